@@ -1,0 +1,30 @@
+"""`kubestack operator`: run the controllers (leader-elected, with probes and metrics)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("operator", help="run the kubestack operator")
+    p.add_argument("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG") or None,
+                   help="kubeconfig (default $KUBECONFIG; in-cluster service account when unset)")
+    p.add_argument("--namespace", default=os.environ.get("KUBESTACK_NAMESPACE", "kubestack-system"),
+                   help="namespace of the leader-election Lease")
+    p.add_argument("--probe-port", type=int, default=int(os.environ.get("KUBESTACK_PROBE_PORT", "8080")),
+                   help="port for /healthz, /readyz and /metrics (0 = any free port)")
+    p.add_argument("--probe-host", default="0.0.0.0")
+    p.add_argument("--identity", default=None, help="leader-election identity (default host-pid)")
+    p.add_argument("--log-level", default=os.environ.get("KUBESTACK_LOG_LEVEL", "INFO"))
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from kubestack.runtime.operator import OperatorOptions, run
+
+    return run(OperatorOptions(
+        kubeconfig=args.kubeconfig, namespace=args.namespace, probe_host=args.probe_host,
+        probe_port=args.probe_port, identity=args.identity, log_level=args.log_level.upper(),
+    ))
