@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES = [
     "dev",
     "operator",
+    "simulate",
     "stack",
 ]
 

@@ -1,0 +1,610 @@
+"""The simulator process: watches, caches, a work queue, and the writes the pure modules ask for.
+
+Why plain watches and not kopf: kopf's handlers keep their progress in annotations (and daemons
+and timers in finalizers) on the objects they serve, and the operator itself runs kopf on
+VirtualMachines too; the simulator must write nothing but what KubeVirt/CDI/a CSI driver would,
+and leave objects deletable when it is not running. So:
+
+* one informer thread per resource: list, then watch from the list's resourceVersion (relist on
+  410 Gone), keeping a cache of plain dicts;
+* every event enqueues the object's key and the keys that depend on it (a VMI event wakes its VM,
+  a PVC event the DataVolume and VMs using it, a Node event the VMIs on it, ...);
+* one worker reconciles a key at a time: the pure function computes the writes from the cache,
+  the worker makes them and folds the responses back into the cache; a delayed requeue drives
+  the timed transitions (boot, import progress, migration) and crash-loop back-offs;
+* writes are merge patches of the difference only: an unchanged cluster gets no writes, and a
+  restarted simulator picks up where the status says it was.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import threading
+import time
+from collections import Counter, defaultdict
+from typing import Any, Callable
+
+from kubernetes.watch.watch import iter_resp_lines
+
+from kubestack.compute.vmactions import ApiError, api_request
+from kubestack.simulator import cdi, kubevirt, storage
+from kubestack.simulator.common import (
+    RESOURCES, Key, Outcome, SimConfig, World, Write, get,
+)
+
+log = logging.getLogger("kubestack.simulator")
+
+WATCHED = ("Node", "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "VirtualMachine",
+           "VirtualMachineInstance", "VirtualMachineInstanceMigration", "DataVolume",
+           "VolumeSnapshot", "VolumeSnapshotContent", "VolumeSnapshotClass")
+RECONCILED = {
+    "VirtualMachine", "VirtualMachineInstance", "VirtualMachineInstanceMigration", "DataVolume",
+    "PersistentVolumeClaim", "PersistentVolume", "VolumeSnapshot", "VolumeSnapshotContent",
+}
+NAMESPACED_CACHE = {k for k in WATCHED if RESOURCES[k].namespaced}
+
+
+def _rv(obj: dict | None) -> int:
+    try:
+        return int(get(obj, "metadata", "resourceVersion", default="0"))
+    except ValueError:
+        return 0
+
+
+def _ckey(kind: str, obj: dict) -> Any:
+    md = obj["metadata"]
+    return (md.get("namespace", ""), md["name"]) if kind in NAMESPACED_CACHE else md["name"]
+
+
+def dependencies(kind: str, obj: dict) -> set[Key]:
+    """The keys whose changes can change what reconciling (kind, obj) does."""
+    md = obj["metadata"]
+    ns = md.get("namespace", "")
+    deps: set[Key] = set()
+    if kind == "VirtualMachine":
+        deps.add(("VirtualMachineInstance", ns, md["name"]))
+        for v in get(obj, "spec", "template", "spec", "volumes", default=[]):
+            claim = kubevirt.claim_of(v)
+            if claim:
+                deps.update({("PersistentVolumeClaim", ns, claim), ("DataVolume", ns, claim)})
+        for t in get(obj, "spec", "dataVolumeTemplates", default=[]):
+            if get(t, "metadata", "name"):
+                deps.add(("DataVolume", ns, t["metadata"]["name"]))
+    elif kind == "VirtualMachineInstance":
+        deps.add(("VirtualMachine", ns, md["name"]))
+        for v in get(obj, "spec", "volumes", default=[]):
+            claim = kubevirt.claim_of(v)
+            if claim:
+                deps.add(("PersistentVolumeClaim", ns, claim))
+        node = get(obj, "status", "nodeName")
+        deps.add(("Node", "", node) if node and get(obj, "status", "phase") in ("Scheduled", "Running")
+                 else ("Node", "", "*"))
+    elif kind == "VirtualMachineInstanceMigration":
+        vmi = get(obj, "spec", "vmiName", default="")
+        deps.update({("VirtualMachineInstance", ns, vmi), ("VirtualMachine", ns, vmi), ("Node", "", "*")})
+    elif kind == "DataVolume":
+        deps.add(("PersistentVolumeClaim", ns, md["name"]))
+        src = get(obj, "spec", "source", default={})
+        if src.get("pvc"):
+            sns, sname = src["pvc"].get("namespace") or ns, src["pvc"].get("name", "")
+            deps.update({("PersistentVolumeClaim", sns, sname), ("DataVolume", sns, sname)})
+        if src.get("snapshot"):
+            deps.add(("VolumeSnapshot", src["snapshot"].get("namespace") or ns, src["snapshot"].get("name", "")))
+    elif kind == "PersistentVolumeClaim":
+        deps.add(("PersistentVolume", "", f"pvc-{md['uid']}"))
+        if get(obj, "spec", "volumeName"):
+            deps.add(("PersistentVolume", "", obj["spec"]["volumeName"]))
+        deps.add(("StorageClass", "", get(obj, "spec", "storageClassName", default="")))
+    elif kind == "PersistentVolume":
+        ref = get(obj, "spec", "claimRef")
+        if ref:
+            deps.add(("PersistentVolumeClaim", ref.get("namespace", ""), ref.get("name", "")))
+    elif kind == "VolumeSnapshot":
+        claim = get(obj, "spec", "source", "persistentVolumeClaimName")
+        if claim:
+            deps.add(("PersistentVolumeClaim", ns, claim))
+        deps.add(("VolumeSnapshotContent", "", storage.content_name(obj)))
+        pre = get(obj, "spec", "source", "volumeSnapshotContentName")
+        if pre:
+            deps.add(("VolumeSnapshotContent", "", pre))
+    elif kind == "VolumeSnapshotContent":
+        ref = get(obj, "spec", "volumeSnapshotRef", default={})
+        deps.add(("VolumeSnapshot", ref.get("namespace", ""), ref.get("name", "")))
+    return deps
+
+
+class WorkQueue:
+    """Deduplicating queue with delayed adds (a heap of due times)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._ready: list[Key] = []
+        self._queued: set[Key] = set()
+        self._delayed: list[tuple[float, int, Key]] = []
+        self._seq = 0
+        self._busy = 0
+
+    def add(self, key: Key) -> None:
+        with self._cond:
+            if key not in self._queued:
+                self._queued.add(key)
+                self._ready.append(key)
+                self._cond.notify_all()
+
+    def add_after(self, key: Key, seconds: float) -> None:
+        if seconds <= 0:
+            self.add(key)
+            return
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._delayed, (time.time() + seconds, self._seq, key))
+            self._cond.notify_all()
+
+    def get(self, stop: threading.Event) -> Key | None:
+        with self._cond:
+            while not stop.is_set():
+                now = time.time()
+                while self._delayed and self._delayed[0][0] <= now:
+                    _, _, key = heapq.heappop(self._delayed)
+                    if key not in self._queued:
+                        self._queued.add(key)
+                        self._ready.append(key)
+                if self._ready:
+                    key = self._ready.pop(0)
+                    self._queued.discard(key)
+                    self._busy += 1
+                    return key
+                wait = self._delayed[0][0] - now if self._delayed else 0.5
+                self._cond.wait(min(max(wait, 0.01), 0.5))
+            return None
+
+    def done(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is ready or being worked on (delayed keys may remain)."""
+        deadline = time.time() + timeout
+        with self._cond:
+            while self._ready or self._busy:
+                left = deadline - time.time()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.2))
+            return True
+
+    def pending_delayed(self) -> int:
+        with self._cond:
+            return len(self._delayed)
+
+
+class Simulator:
+    """Plays KubeVirt + CDI + a CSI provisioner against the API server behind `api`."""
+
+    def __init__(self, api: Any, config: SimConfig | None = None, *, field_validation: str = "Strict",
+                 ensure_defaults: bool = True, clock: Callable[[], float] = time.time):
+        self.api = api
+        self.config = config or SimConfig()
+        self.field_validation = field_validation
+        self.ensure_defaults = ensure_defaults
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.cache: dict[str, dict] = {k: {} for k in WATCHED}
+        self.served: dict[str, bool] = {}
+        self.has_status: dict[str, bool] = {}
+        self.queue = WorkQueue()
+        self.stop_event = threading.Event()
+        self.synced: dict[str, threading.Event] = {k: threading.Event() for k in WATCHED}
+        self.deps: dict[Key, set[Key]] = {}
+        self.dependents: dict[Key, set[Key]] = defaultdict(set)
+        self.pod_ips: dict[str, str] = {}
+        self.vmi_ips: dict[Any, set[str]] = {}
+        self.writes: Counter = Counter()
+        self.errors: Counter = Counter()
+        self._last_sent: dict[tuple, tuple[str, int]] = {}
+        self._threads: list[threading.Thread] = []
+        self._responses: dict[str, Any] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, sync_timeout: float = 60.0) -> None:
+        self._discover()
+        if self.ensure_defaults:
+            self._ensure_defaults()
+        for kind in WATCHED:
+            t = threading.Thread(target=self._inform, args=(kind,), name=f"watch-{kind}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        deadline = time.time() + sync_timeout
+        for kind, ev in self.synced.items():
+            if not ev.wait(max(deadline - time.time(), 0.1)):
+                raise RuntimeError(f"simulator: could not list {kind} within {sync_timeout}s")
+        with self.lock:
+            keys = [(k, *(ck if isinstance(ck, tuple) else ("", ck))) for k in RECONCILED for ck in self.cache[k]]
+        for key in keys:
+            self.queue.add(key)
+        w = threading.Thread(target=self._work, name="simulator-worker", daemon=True)
+        w.start()
+        self._threads.append(w)
+        log.info("simulator started: %s", ", ".join(k for k in WATCHED if self.served.get(k)))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        for resp in list(self._responses.values()):
+            try:
+                resp.shutdown()  # unblocks the watch thread's read (urllib3 >= 2.3)
+            except Exception:  # shutting down a stream another thread reads may raise anything
+                pass
+        deadline = time.time() + timeout
+        for t in self._threads:
+            t.join(max(deadline - time.time(), 0.0))
+
+    def run_forever(self) -> None:
+        self.start()
+        while not self.stop_event.wait(1.0):
+            pass
+
+    def resync(self) -> None:
+        """Enqueue every reconciled object (a restart's view, without restarting)."""
+        with self.lock:
+            keys = [(k, *(ck if isinstance(ck, tuple) else ("", ck))) for k in RECONCILED for ck in self.cache[k]]
+        for key in keys:
+            self.queue.add(key)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        return self.queue.wait_idle(timeout)
+
+    # -- discovery and defaults ---------------------------------------------------------------
+    def _discover(self) -> None:
+        groups: dict[str, dict] = {}
+        for kind in WATCHED:
+            res = RESOURCES[kind]
+            gv = res.api_version
+            if gv not in groups:
+                path = f"/apis/{gv}" if res.group else f"/api/{res.version}"
+                try:
+                    groups[gv] = {r["name"]: r for r in api_request(self.api, "GET", path).get("resources", [])}
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    groups[gv] = {}
+            resources = groups[gv]
+            self.served[kind] = res.plural in resources
+            self.has_status[kind] = f"{res.plural}/status" in resources
+            if not self.served[kind]:
+                log.warning("simulator: %s (%s) is not served; its part is off", kind, gv)
+
+    def _ensure_defaults(self) -> None:
+        bodies = storage.default_storage_classes()
+        if self.served.get("VolumeSnapshotClass"):
+            bodies.append(storage.default_snapshot_class())
+        for body in bodies:
+            res = RESOURCES[body["kind"]]
+            try:
+                api_request(self.api, "GET", res.path(name=body["metadata"]["name"]))
+                continue
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+            if body["kind"] == "StorageClass" and body["metadata"].get("annotations"):
+                # only one default class: don't add a second default beside someone else's
+                existing = api_request(self.api, "GET", res.path()).get("items", [])
+                if any(get(sc, "metadata", "annotations", storage.DEFAULT_CLASS_ANNOTATION) == "true"
+                       for sc in existing):
+                    body = json.loads(json.dumps(body))
+                    body["metadata"].pop("annotations")
+            try:
+                api_request(self.api, "POST", res.path(), body=body)
+                log.info("simulator: created %s %s", body["kind"], body["metadata"]["name"])
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+
+    # -- informers ----------------------------------------------------------------------------
+    def _inform(self, kind: str) -> None:
+        res = RESOURCES[kind]
+        while not self.stop_event.is_set():
+            if not self.served.get(kind):
+                self.synced[kind].set()
+                if self.stop_event.wait(5.0):
+                    return
+                self._discover_one(kind)
+                continue
+            try:
+                listing = api_request(self.api, "GET", res.path(), timeout=60)
+                rv = listing["metadata"].get("resourceVersion", "")
+                items = listing.get("items", [])
+                for item in items:
+                    item.setdefault("kind", kind)
+                    item.setdefault("apiVersion", res.api_version)
+                self._replace(kind, items)
+                self.synced[kind].set()
+                self._watch(kind, rv)
+            except Exception as exc:  # a dropped connection or an API error: relist
+                if self.stop_event.is_set():
+                    return
+                status = getattr(exc, "status", None)
+                if status == 404:
+                    self.served[kind] = False
+                log.debug("simulator: watch %s ended (%s); relisting", kind, exc)
+                self.stop_event.wait(1.0)
+
+    def _discover_one(self, kind: str) -> None:
+        res = RESOURCES[kind]
+        try:
+            path = f"/apis/{res.api_version}" if res.group else f"/api/{res.version}"
+            names = {r["name"] for r in api_request(self.api, "GET", path).get("resources", [])}
+        except ApiError:
+            return
+        if res.plural in names:
+            self.has_status[kind] = f"{res.plural}/status" in names
+            self.served[kind] = True
+            log.info("simulator: %s is now served", kind)
+
+    def _watch(self, kind: str, rv: str) -> None:
+        res = RESOURCES[kind]
+        while not self.stop_event.is_set():
+            query = [("watch", "true"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "240")]
+            if rv:
+                query.append(("resourceVersion", rv))
+            resp = api_request(self.api, "GET", res.path(), query=query, stream=True, timeout=(10, 300))
+            self._responses[kind] = resp
+            try:
+                for line in iter_resp_lines(resp):
+                    if self.stop_event.is_set():
+                        return
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    etype, obj = event.get("type"), event.get("object") or {}
+                    if etype == "ERROR":
+                        if obj.get("code") == 410:
+                            raise ApiError(410, obj.get("message", "Gone"), "Expired")
+                        raise ApiError(obj.get("code", 500), obj.get("message", ""), obj.get("reason", ""))
+                    rv = get(obj, "metadata", "resourceVersion", default=rv)
+                    if etype == "BOOKMARK":
+                        continue
+                    obj.setdefault("kind", kind)
+                    obj.setdefault("apiVersion", res.api_version)
+                    if etype == "DELETED":
+                        self._forget(kind, obj)
+                    else:
+                        self._apply(kind, obj)
+            finally:
+                self._responses.pop(kind, None)
+                resp.release_conn()
+
+    # -- cache --------------------------------------------------------------------------------
+    def _replace(self, kind: str, items: list[dict]) -> None:
+        with self.lock:
+            fresh = {_ckey(kind, o): o for o in items}
+            gone = [self.cache[kind][k] for k in self.cache[kind] if k not in fresh]
+        for obj in gone:
+            self._forget(kind, obj)
+        for obj in items:
+            self._apply(kind, obj, force=True)
+
+    def _apply(self, kind: str, obj: dict, force: bool = False) -> None:
+        ck = _ckey(kind, obj)
+        with self.lock:
+            old = self.cache[kind].get(ck)
+            if old is not None and not force and _rv(old) > _rv(obj) \
+                    and get(old, "metadata", "uid") == get(obj, "metadata", "uid"):
+                return
+            self.cache[kind][ck] = obj
+            key = (kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            self._index(kind, key, obj)
+            wake = self._wake(key)
+        for k in wake:
+            self.queue.add(k)
+
+    def _forget(self, kind: str, obj: dict) -> None:
+        ck = _ckey(kind, obj)
+        with self.lock:
+            old = self.cache[kind].get(ck)
+            if old is not None and get(old, "metadata", "uid") != get(obj, "metadata", "uid"):
+                return
+            self.cache[kind].pop(ck, None)
+            key = (kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            self._index(kind, key, None)
+            wake = self._wake(key)
+        for k in wake:
+            self.queue.add(k)
+
+    def _index(self, kind: str, key: Key, obj: dict | None) -> None:
+        for dep in self.deps.pop(key, set()):
+            self.dependents[dep].discard(key)
+        if obj is not None and kind in RECONCILED:
+            deps = dependencies(kind, obj)
+            self.deps[key] = deps
+            for dep in deps:
+                self.dependents[dep].add(key)
+        if kind == "VirtualMachineInstance":
+            for ip in self.vmi_ips.pop(key, set()):
+                self.pod_ips.pop(ip, None)
+            if obj is not None and get(obj, "status", "phase") not in ("Succeeded", "Failed"):
+                ips = {i["ipAddress"] for i in get(obj, "status", "interfaces", default=[])
+                       if i.get("podInterfaceName") == "eth0" and i.get("ipAddress")}
+                for ip in ips:
+                    self.pod_ips[ip] = obj["metadata"]["uid"]
+                self.vmi_ips[key] = ips
+
+    def _wake(self, key: Key) -> set[Key]:
+        wake = set(self.dependents.get(key, ()))
+        if key[0] in RECONCILED:
+            wake.add(key)
+        if key[0] == "Node":
+            wake |= self.dependents.get(("Node", "", "*"), set())
+        if key[0] == "StorageClass":
+            wake |= {("PersistentVolumeClaim", ns, n) for (ns, n), pvc in self.cache["PersistentVolumeClaim"].items()
+                     if get(pvc, "spec", "storageClassName") == key[2]}
+        if key[0] == "VolumeSnapshotClass":
+            wake |= {("VolumeSnapshot", ns, n) for (ns, n) in self.cache["VolumeSnapshot"]}
+        return wake
+
+    def world(self) -> World:
+        c = self.cache
+        return World(
+            now=self.clock(), config=self.config, nodes=c["Node"], vms=c["VirtualMachine"],
+            vmis=c["VirtualMachineInstance"], migrations=c["VirtualMachineInstanceMigration"],
+            dvs=c["DataVolume"], pvcs=c["PersistentVolumeClaim"], pvs=c["PersistentVolume"],
+            storage_classes=c["StorageClass"], snapshots=c["VolumeSnapshot"],
+            snapshot_contents=c["VolumeSnapshotContent"], snapshot_classes=c["VolumeSnapshotClass"],
+            pod_ips=self.pod_ips,
+        )
+
+    # -- the worker ---------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self.stop_event.is_set():
+            key = self.queue.get(self.stop_event)
+            if key is None:
+                return
+            try:
+                self._reconcile(key)
+            except Exception:
+                self.errors[key[0]] += 1
+                log.exception("simulator: reconciling %s failed; retrying", "/".join(key))
+                self.queue.add_after(key, 1.0)
+            finally:
+                self.queue.done()
+
+    def _reconcile(self, key: Key) -> None:
+        kind, ns, name = key
+        with self.lock:
+            ck = (ns, name) if kind in NAMESPACED_CACHE else name
+            obj = self.cache[kind].get(ck)
+            if obj is None:
+                return
+            world = self.world()
+            outcome = self._decide(kind, obj, world)
+        for write in outcome.writes:
+            if not self._execute(write):
+                self.queue.add_after(key, 0.2)
+                return
+        if outcome.requeue_after is not None:
+            self.queue.add_after(key, outcome.requeue_after)
+
+    @staticmethod
+    def _decide(kind: str, obj: dict, world: World) -> Outcome:
+        md = obj["metadata"]
+        if kind == "VirtualMachine":
+            return kubevirt.reconcile_vm(obj, world.vmis.get((md["namespace"], md["name"])), world)
+        if kind == "VirtualMachineInstance":
+            return kubevirt.reconcile_vmi(obj, world)
+        if kind == "VirtualMachineInstanceMigration":
+            return kubevirt.reconcile_migration(obj, world)
+        if kind == "DataVolume":
+            return cdi.reconcile_dv(obj, world)
+        if kind == "PersistentVolumeClaim":
+            return storage.reconcile_pvc(obj, world)
+        if kind == "PersistentVolume":
+            return storage.reconcile_pv(obj, world)
+        if kind == "VolumeSnapshot":
+            return storage.reconcile_snapshot(obj, world)
+        if kind == "VolumeSnapshotContent":
+            return storage.reconcile_snapshot_content(obj, world)
+        return Outcome()
+
+    def _execute(self, w: Write) -> bool:
+        """Make one write; False when the rest of the outcome should wait (conflict, error)."""
+        res = RESOURCES[w.kind]
+        if not self.served.get(w.kind):
+            log.warning("simulator: cannot %s: %s is not served", w.describe(), w.kind)
+            return False
+        ns = w.namespace or None
+        query = [("fieldValidation", self.field_validation)] if w.verb in ("create", "patch", "status") else []
+        guard = (w.verb, w.kind, w.namespace, w.name)
+        body_text = json.dumps(w.body, sort_keys=True) if w.body is not None else ""
+        if w.verb in ("patch", "status"):
+            cached = self._cached(w.kind, w.namespace, w.name)
+            last = self._last_sent.get(guard)
+            if last and last[0] == body_text and cached is not None and _rv(cached) == last[1]:
+                # the server took this exact patch and answered with the object we have: it drops
+                # (prunes) what we send, and sending it again would only loop
+                log.warning("simulator: %s: the server keeps dropping %s", w.describe(), body_text[:300])
+                return True
+        try:
+            if w.verb == "create":
+                out = api_request(self.api, "POST", res.path(ns), query=query, body=w.body)
+            elif w.verb == "patch":
+                out = api_request(self.api, "PATCH", res.path(ns, w.name), query=query, body=w.body,
+                                  content_type="application/merge-patch+json")
+            elif w.verb == "status":
+                sub = "status" if self.has_status.get(w.kind, False) else None
+                out = api_request(self.api, "PATCH", res.path(ns, w.name, sub), query=query, body=w.body,
+                                  content_type="application/merge-patch+json")
+            elif w.verb == "delete":
+                body: dict = {"propagationPolicy": "Background"}
+                if w.uid:
+                    body["preconditions"] = {"uid": w.uid}
+                out = api_request(self.api, "DELETE", res.path(ns, w.name), body=body)
+                out = None
+            else:
+                raise ValueError(f"unknown write verb {w.verb}")
+        except ApiError as exc:
+            self.errors[w.kind] += 1
+            if exc.status == 404:
+                log.debug("simulator: %s: gone", w.describe())
+                return w.verb == "delete"
+            if exc.status == 409:
+                log.debug("simulator: %s: conflict (%s)", w.describe(), exc.message)
+                return w.verb == "create"
+            if exc.status == 403 and "being terminated" in exc.message:
+                # the namespace is going away: its objects' deletions will arrive as events
+                log.debug("simulator: %s: namespace terminating", w.describe())
+                return True
+            log.error("simulator: %s failed: %s %s", w.describe(), exc.status, exc.message)
+            return False
+        self.writes[(w.verb, w.kind)] += 1
+        log.info("simulator: %s %s", w.describe(), _summary(w))
+        if isinstance(out, dict) and out.get("metadata"):
+            out.setdefault("kind", w.kind)
+            out.setdefault("apiVersion", res.api_version)
+            if w.verb in ("patch", "status"):
+                self._last_sent[guard] = (body_text, _rv(out))
+            self._apply(w.kind, out)
+        return True
+
+    def _cached(self, kind: str, ns: str, name: str) -> dict | None:
+        with self.lock:
+            return self.cache[kind].get((ns, name) if kind in NAMESPACED_CACHE else name)
+
+    def total_writes(self) -> int:
+        return sum(self.writes.values())
+
+
+def _summary(w: Write) -> str:
+    if w.verb == "status" and isinstance(w.body, dict):
+        st = w.body.get("status") or {}
+        bits = [f"{k}={st[k]}" for k in ("phase", "printableStatus", "progress", "readyToUse", "nodeName") if k in st]
+        return " ".join(bits)
+    return ""
+
+
+def client_for(kubeconfig: str | None) -> Any:
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    configuration.connection_pool_maxsize = 32  # one streaming watch per resource + the writer
+    return client.ApiClient(configuration)
+
+
+def run(kubeconfig: str | None, config: SimConfig, field_validation: str = "Strict") -> int:
+    import signal
+
+    sim = Simulator(client_for(kubeconfig), config, field_validation=field_validation)
+
+    def _stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        sim.stop_event.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    sim.start()
+    while not sim.stop_event.wait(1.0):
+        pass
+    sim.stop()
+    log.info("simulator stopped; writes: %s", dict(sim.writes))
+    return 0
