@@ -69,3 +69,14 @@ def namespace(cluster) -> str:
     core.create_namespace({"metadata": {"name": name, "labels": {"kubestack.io/test": "true"}}})
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def kubestack(cluster, tmp_path_factory):
+    """The operator and the simulator running against the session's control plane. One per
+    session: two operators would both act (each test must not start its own with controllers)."""
+    from support.processes import Stack
+
+    stack = Stack(cluster.kubeconfig, tmp_path_factory.mktemp("kubestack-logs"))
+    yield stack
+    stack.stop()

@@ -17,7 +17,8 @@ def _holder(cluster, namespace: str) -> str | None:
 
 def test_operator_leads_serves_metrics_and_stops_cleanly(cluster, tmp_path):
     lease_ns = f"lease-{uuid.uuid4().hex[:6]}"
-    first = Operator(cluster.kubeconfig, tmp_path / "first.log", identity="first", namespace=lease_ns)
+    first = Operator(cluster.kubeconfig, tmp_path / "first.log", identity="first", namespace=lease_ns,
+                     extra=["--controllers", ""])
     try:
         first.wait_ready()
         assert _holder(cluster, lease_ns) == "first"
@@ -28,7 +29,8 @@ def test_operator_leads_serves_metrics_and_stops_cleanly(cluster, tmp_path):
         assert first.get("/healthz")[0] == 200
 
         # a second replica is alive but stands by while the first holds the Lease
-        second = Operator(cluster.kubeconfig, tmp_path / "second.log", identity="second", namespace=lease_ns)
+        second = Operator(cluster.kubeconfig, tmp_path / "second.log", identity="second", namespace=lease_ns,
+                          extra=["--controllers", ""])
         try:
             time.sleep(2)
             assert second.get("/healthz")[0] == 200

@@ -75,3 +75,36 @@ class Operator(Process):
                 raise AssertionError(f"operator exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
             time.sleep(0.2)
         raise AssertionError(f"operator not ready after {timeout}s:\n{self.log()[-3000:]}")
+
+
+class Simulator(Process):
+    def __init__(self, kubeconfig: Path, log_path: Path, extra: list[str] | None = None):
+        super().__init__(["simulate", "--kubeconfig", str(kubeconfig), *(extra or [])], log_path)
+
+
+class Stack:
+    """The operator (all controllers, simulator VM actions) and the simulator, as the
+    quickstart runs them; `restart_operator` kills and restarts the operator mid-work."""
+
+    def __init__(self, kubeconfig: Path, log_dir: Path):
+        self.kubeconfig = kubeconfig
+        self.log_dir = log_dir
+        self.simulator = Simulator(kubeconfig, log_dir / "simulator.log")
+        self.restarts = 0
+        self.operator = self._start_operator()
+
+    def _start_operator(self) -> Operator:
+        op = Operator(self.kubeconfig, self.log_dir / f"operator-{self.restarts}.log",
+                      identity=f"test-operator-{self.restarts}",
+                      extra=["--vm-actions", "simulator"])
+        op.wait_ready()
+        return op
+
+    def restart_operator(self, sig: int = signal.SIGKILL) -> None:
+        self.operator.stop(sig)
+        self.restarts += 1
+        self.operator = self._start_operator()
+
+    def stop(self) -> None:
+        self.operator.stop()
+        self.simulator.stop()

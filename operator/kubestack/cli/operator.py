@@ -17,6 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="port for /healthz, /readyz and /metrics (0 = any free port)")
     p.add_argument("--probe-host", default="0.0.0.0")
     p.add_argument("--identity", default=None, help="leader-election identity (default host-pid)")
+    p.add_argument("--vm-actions", choices=("subresource", "simulator"),
+                   default=os.environ.get("KUBESTACK_VM_ACTIONS", "subresource"),
+                   help="how pause/reboot reach a VM: KubeVirt's subresource API (real clusters) or "
+                        "requests the simulator executes (the local control plane)")
+    p.add_argument("--controllers", default=None,
+                   help="comma-separated controllers to run (default: all; '' for none)")
     p.add_argument("--log-level", default=os.environ.get("KUBESTACK_LOG_LEVEL", "INFO"))
     p.set_defaults(func=_run)
 
@@ -24,7 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args) -> int:
     from kubestack.runtime.operator import OperatorOptions, run
 
+    # read by the controllers at start-up (they run in this process)
+    os.environ["KUBESTACK_VM_ACTIONS"] = args.vm_actions
+
     return run(OperatorOptions(
         kubeconfig=args.kubeconfig, namespace=args.namespace, probe_host=args.probe_host,
         probe_port=args.probe_port, identity=args.identity, log_level=args.log_level.upper(),
+        controllers=None if args.controllers is None else [c for c in args.controllers.split(",") if c],
     ))

@@ -34,6 +34,7 @@ class OperatorOptions:
     probe_port: int = 8080
     identity: str | None = None
     log_level: str = "INFO"
+    controllers: list[str] | None = None  # None: every controller module
 
 
 def configure_settings(settings: kopf.OperatorSettings) -> None:
@@ -102,7 +103,7 @@ def run(options: OperatorOptions) -> int:
         if stopping.is_set():
             return 0
         LEADER.set(1)
-        loaded = load_all()
+        loaded = load_all(options.controllers)
         log.info("controllers: %s", ", ".join(loaded) or "(none)")
         return asyncio.run(_run_kopf(options, elector, stopping, kopf_ready))
     finally:
@@ -142,6 +143,21 @@ def _startup(settings: kopf.OperatorSettings, **_) -> None:
 
 
 @kopf.on.login()
-def _login(**kwargs):
-    # the kubernetes client's configuration was loaded in _api_client (kubeconfig or in-cluster)
-    return kopf.login_via_client(**kwargs)
+def _login(**_) -> kopf.ConnectionInfo:
+    """kopf connects with what the kubernetes client loaded in _api_client (kubeconfig or
+    in-cluster); kopf's own login_via_client would reload only the default kubeconfig path."""
+    from kubernetes import client
+
+    cfg = client.Configuration.get_default_copy()
+    token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    if token and token.lower().startswith("bearer "):
+        token = token[7:]
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        scheme="Bearer" if token else None,
+        token=token,
+    )

@@ -1,0 +1,768 @@
+"""The Server reconciler: Nova's boot path and lifecycle, level-triggered.
+
+Each call looks at one Server, the objects it references and the KubeVirt objects it owns,
+does the next step(s) towards what the spec asks, and writes the Server's status only when
+it changed. It talks to the cluster through the `Cluster` port (implemented with the
+kubernetes client by the controller, with a fake in unit tests), to the scheduler's
+in-memory host cache for claims, and to the VM runtime through `VMActions`.
+
+The claim is durable in `status.host` (+ `status.flavor`): on restart the controller rebuilds
+the host cache from every Server's status before reconciling anything, so a server is never
+scheduled twice and a host never overcommitted. Every step is idempotent: a reconcile killed
+half-way is simply repeated.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kubestack.api.common import Fault
+from kubestack.api.server import (
+    DesiredPowerState, FlavorSnapshot, RebootType, ResizeConfirmation, Server, ServerState, TaskState,
+    PowerState, VmState,
+)
+from kubestack.compute import cloudinit, state
+from kubestack.compute.references import ReferenceError, Resolved, resolve
+from kubestack.compute.render import (
+    HOSTNAME_LABEL, VMInputs, cloud_init_secret, needs_cloud_init_secret, render_vm,
+)
+from kubestack.compute.vmactions import VMActionError
+from kubestack.k8s.conditions import set_condition
+from kubestack.scheduler import NoValidHost, RequestSpec, Scheduler, SchedulerHints, Usage
+from kubestack.scheduler import Flavor as SchedFlavor
+from kubestack.scheduler import ServerGroup as SchedGroup
+from kubestack.scheduler.cache import ClaimError
+
+log = logging.getLogger(__name__)
+
+ZONE_LABEL = "topology.kubernetes.io/zone"
+
+
+class Cluster(Protocol):
+    """What the reconciler needs from the API server (reads may come from watch caches)."""
+
+    def flavor(self, name: str) -> dict | None: ...
+    def image(self, namespace: str, ref: str) -> dict | None: ...
+    def keypair(self, namespace: str, name: str) -> dict | None: ...
+    def server_group(self, namespace: str, name: str) -> dict | None: ...
+    def server(self, namespace: str, name: str) -> dict | None: ...
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None: ...
+    def node(self, name: str) -> dict | None: ...
+    def vm(self, namespace: str, name: str) -> dict | None: ...
+    def vmi(self, namespace: str, name: str) -> dict | None: ...
+    def migration(self, namespace: str, name: str) -> dict | None: ...
+    def create(self, obj: dict) -> dict: ...
+    def patch_vm(self, namespace: str, name: str, patch: dict) -> dict: ...
+    def delete_vm(self, namespace: str, name: str) -> None: ...
+    def delete_vmi(self, namespace: str, name: str) -> None: ...
+    def patch_status(self, namespace: str, name: str, status: dict) -> None: ...
+    def event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+class Actions(Protocol):
+    """The VM runtime adapter (kubestack.compute.vmactions.VMActions)."""
+
+    def pause(self, namespace: str, name: str) -> str: ...
+    def unpause(self, namespace: str, name: str) -> str: ...
+    def soft_reboot(self, namespace: str, name: str) -> str: ...
+    def restart(self, namespace: str, name: str) -> str: ...
+    def suspend(self, namespace: str, name: str) -> str: ...
+    def resume(self, namespace: str, name: str) -> str: ...
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def instance_id(server: Mapping[str, Any]) -> str:
+    return server["metadata"]["uid"]
+
+
+def quota_key(server: Mapping[str, Any]) -> str:
+    """The quota ledger's holder key for a server (what the Project controller counts)."""
+    return f"server/{server['metadata']['namespace']}/{server['metadata']['name']}"
+
+
+def group_key(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+def owner_ref(server: Mapping[str, Any]) -> dict:
+    return {"apiVersion": server["apiVersion"], "kind": server["kind"], "name": server["metadata"]["name"],
+            "uid": server["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+@dataclass
+class Outcome:
+    """What one reconcile decided: the status to write, Events, and whether to look again."""
+
+    status: dict[str, Any] = field(default_factory=dict)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+class ServerReconciler:
+    def __init__(self, cluster: Cluster, scheduler: Scheduler, actions: Actions, *,
+                 quota=None):
+        self.cluster = cluster
+        self.scheduler = scheduler
+        self.cache = scheduler.cache
+        self.actions = actions
+        self.quota = quota  # kubestack.identity.quota.QuotaLedger, when Projects are in use
+        # In-flight reboots (server uid -> (request id, VMI uid before)); losing this on a
+        # restart only shortens what status shows as REBOOT.
+        self._reboots: dict[str, tuple[str, str | None]] = {}
+
+    # ------------------------------------------------------------------ claims from status
+    def record_claim(self, server: Mapping[str, Any]) -> None:
+        """Put a scheduled Server's claim into the host cache (idempotent): used to rebuild
+        the cache at start-up and whenever a Server is seen."""
+        st = server.get("status") or {}
+        host, flavor = st.get("host"), st.get("flavor")
+        if not host or not flavor or st.get("status") == ServerState.SHELVED_OFFLOADED:
+            return
+        ns = server["metadata"]["namespace"]
+        group = (server.get("spec") or {}).get("serverGroup")
+        self.cache.add_instance(
+            host, instance_id(server), _usage(FlavorSnapshot.model_validate(flavor)), project=ns,
+            building=st.get("status") == ServerState.BUILD,
+            group=group_key(ns, group) if group else None)
+        resize = st.get("resize") or {}
+        if st.get("status") == ServerState.VERIFY_RESIZE and resize.get("oldHost"):
+            # Nova keeps the source allocation until the resize is confirmed
+            old = self.cluster.flavor(resize.get("oldFlavor") or "")
+            if old is not None:
+                self.cache.add_instance(resize["oldHost"], instance_id(server) + "#source",
+                                        _usage(_snapshot(resize["oldFlavor"], old)), project=ns)
+
+    def forget(self, server: Mapping[str, Any]) -> None:
+        """A Server is gone: release every claim it held."""
+        self.forget_claim_only(server)
+        if self.quota is not None:
+            self.quota.release(quota_key(server))
+        self._reboots.pop(instance_id(server), None)
+
+    # ------------------------------------------------------------------ entry point
+    def reconcile(self, server: dict) -> Outcome:
+        meta = server["metadata"]
+        if meta.get("deletionTimestamp"):
+            self.forget(server)
+            return Outcome()
+        model = Server.from_k8s(server)
+        current = dict(server.get("status") or {})
+        out = Outcome(status=dict(current))
+        try:
+            self._step(server, model, out)
+        except ReferenceError as exc:
+            self._error(out, exc.code, str(exc), reason=exc.reason)
+        out.status["observedGeneration"] = meta.get("generation")
+        return out
+
+    # ------------------------------------------------------------------ the state machine
+    def _step(self, server: dict, model: Server, out: Outcome) -> None:
+        st = out.status
+        spec = model.spec
+        status = st.get("status")
+        if status == ServerState.ERROR and not st.get("host") and \
+                st.get("observedGeneration") == server["metadata"].get("generation") and \
+                (st.get("fault") or {}).get("code") == 500:
+            return  # Nova: no valid host is final until the request changes
+        if spec.power_state == DesiredPowerState.SHELVED and not st.get("host") and status in (
+                ServerState.SHELVED_OFFLOADED,):
+            return
+        if not st.get("host"):
+            if status == ServerState.SHELVED_OFFLOADED and spec.power_state == DesiredPowerState.SHELVED:
+                return
+            self._schedule(server, model, out)
+            if not st.get("host"):
+                return
+        resolved = resolve(self.cluster, server, model, for_boot=False)
+        vm = self.cluster.vm(model.metadata.namespace, model.metadata.name)
+        vmi = self.cluster.vmi(model.metadata.namespace, model.metadata.name)
+
+        if spec.power_state == DesiredPowerState.SHELVED:
+            self._shelve(server, model, vm, out)
+            return
+        if self._evacuate_if_host_down(server, model, resolved, vm, vmi, out):
+            return
+        if self._resize(server, model, resolved, vm, vmi, out):
+            return
+        if self._migrate(server, model, vm, vmi, out):
+            return
+        vm = self._ensure_vm(server, model, resolved, vm, vmi, out)
+        if self._rebuild(server, model, resolved, vm, vmi, out):
+            return
+        if self._reboot(server, model, vm, vmi, out):
+            return
+        self._power(server, model, vm, vmi, out)
+
+    # ------------------------------------------------------------------ scheduling
+    def _schedule(self, server: dict, model: Server, out: Outcome) -> None:
+        ns, name = model.metadata.namespace, model.metadata.name
+        resolved = resolve(self.cluster, server, model, for_boot=True)
+        flavor = resolved.flavor
+        uid = instance_id(server)
+        if self.quota is not None:
+            from kubestack.identity.quota import QuotaExceeded
+
+            try:
+                self.quota.reserve(ns, quota_key(server),
+                                   {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram})
+            except QuotaExceeded as exc:
+                raise ReferenceError(str(exc), code=403, reason="QuotaExceeded") from exc
+        group = resolved.server_group
+        hints = spec_hints(model, self.cluster, ns)
+        request = RequestSpec(
+            flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
+                               disk_gb=flavor.disk, ephemeral_gb=flavor.ephemeral, swap_mb=flavor.swap,
+                               extra_specs=flavor.extra_specs),
+            image_properties=resolved.image_properties,
+            project=ns,
+            availability_zone=_zone(model.spec.availability_zone),
+            server_group=group,
+            scheduler_hints=hints,
+            instance_ids=(uid,),
+        )
+        st = out.status
+        st.update(status=ServerState.BUILD, taskState=TaskState.SCHEDULING, vmState=VmState.BUILDING,
+                  powerState=PowerState.NOSTATE)
+        try:
+            selection = self.scheduler.select_and_claim(request)[0]
+        except NoValidHost as exc:
+            if self.quota is not None:
+                self.quota.release(quota_key(server))
+            message = "No valid host was found. There are not enough hosts available."
+            self._error(out, 500, message, details=str(exc), reason="NoValidHost")
+            out.status["conditions"] = set_condition(out.status.get("conditions"), "Scheduled", False,
+                                                     "NoValidHost", str(exc).replace("\n", "; "))
+            return
+        node = self.cluster.node(selection.host) or {}
+        zone = (node.get("metadata", {}).get("labels") or {}).get(ZONE_LABEL)
+        st.update(
+            host=selection.host, hypervisorHostname=selection.host, availabilityZone=zone,
+            flavor=flavor.to_k8s(), flavorName=flavor.name, imageName=resolved.image_name,
+            taskState=TaskState.SPAWNING, fault=None, virtualMachine=name, rootDisk=resolved.root_disk,
+        )
+        st["conditions"] = set_condition(st.get("conditions"), "Scheduled", True, "Scheduled",
+                                         f"claimed on {selection.host}")
+        out.events.append(("Normal", "Scheduled", f"Scheduled to {selection.host}"
+                                                  + (f" in zone {zone}" if zone else "")))
+
+    # ------------------------------------------------------------------ the VM
+    def _desired_vm(self, server: dict, model: Server, resolved: Resolved, host: str,
+                    flavor: FlavorSnapshot, running: bool) -> tuple[dict, dict | None]:
+        ns, name = model.metadata.namespace, model.metadata.name
+        keys = [resolved.public_key] if resolved.public_key else []
+        hostname = model.spec.hostname or name
+        user_data = cloudinit.user_data(resolved.user_data, hostname=hostname, public_keys=keys)
+        secret = None
+        secret_name = None
+        if needs_cloud_init_secret(user_data, None):
+            secret_name = f"{name}-cloudinit"
+            secret = cloud_init_secret(secret_name, ns, owner_ref(server), user_data, None)
+        vm = render_vm(VMInputs(
+            name=name, namespace=ns, owner=owner_ref(server), host=host, flavor=flavor,
+            hostname=hostname, running=running, disks=resolved.disks, user_data=user_data,
+            cloud_init_secret=secret_name, security_groups=tuple(model.spec.security_groups),
+        ))
+        return vm, secret
+
+    def _ensure_vm(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> dict:
+        st = out.status
+        flavor = FlavorSnapshot.model_validate(st["flavor"])
+        running = model.spec.power_state != DesiredPowerState.STOPPED
+        desired, secret = self._desired_vm(server, model, resolved, st["host"], flavor, running)
+        if vm is None:
+            if secret is not None:
+                self.cluster.create(secret)
+            vm = self.cluster.create(desired)
+            out.events.append(("Normal", "Spawning", f"Created VirtualMachine {desired['metadata']['name']}"))
+            return vm
+        patch = _vm_patch(vm, desired)
+        if patch:
+            vm = self.cluster.patch_vm(model.metadata.namespace, model.metadata.name, patch)
+        return vm
+
+    # ------------------------------------------------------------------ power and state
+    def _power(self, server, model: Server, vm, vmi, out: Outcome) -> None:
+        ns, name = model.metadata.namespace, model.metadata.name
+        desired = model.spec.power_state
+        st = out.status
+        launched = bool(st.get("launchedAt"))
+        phase = state.vmi_phase(vmi)
+        paused = state.vmi_paused(vmi)
+        try:
+            if phase == "Running":
+                if desired == DesiredPowerState.PAUSED and not paused:
+                    self.actions.pause(ns, name)
+                elif desired == DesiredPowerState.SUSPENDED and not paused:
+                    self.actions.suspend(ns, name)
+                elif desired == DesiredPowerState.RUNNING and paused:
+                    if state.vmi_suspended(vmi):
+                        self.actions.resume(ns, name)
+                    else:
+                        self.actions.unpause(ns, name)
+        except VMActionError as exc:
+            log.info("%s/%s: %s (will look again)", ns, name, exc)
+            out.requeue_after = 2.0
+        observed = state.observe(desired, vm, vmi, launched=launched)
+        if observed.problem and launched and _host_down(self.cluster.node(st["host"])):
+            observed = state.Observed(ServerState.ERROR, PowerState.NOSTATE, VmState.ERROR, None,
+                                      f"host {st['host']} is down")
+        self._apply_observed(server, model, observed, vmi, out)
+
+    def _apply_observed(self, server, model: Server, observed: state.Observed, vmi, out: Outcome) -> None:
+        st = out.status
+        previous = st.get("status")
+        st.update(status=observed.status, powerState=observed.power_state, vmState=observed.vm_state,
+                  taskState=observed.task_state)
+        if observed.status == ServerState.ERROR:
+            self._error(out, 500, observed.problem or "virtual machine failed", reason="VMFailed",
+                        keep_status=True)
+        elif observed.status != ServerState.BUILD:
+            st["fault"] = None
+        if observed.status == ServerState.ACTIVE and not st.get("launchedAt"):
+            st["launchedAt"] = now()
+            if self.cache.instance(instance_id(server)):
+                self.cache.set_building(instance_id(server), False)
+        self._addresses(vmi, out)
+        ready = observed.status == ServerState.ACTIVE and observed.task_state is None
+        st["conditions"] = set_condition(
+            st.get("conditions"), "Ready", ready, str(observed.status),
+            observed.problem or f"server is {observed.status}",
+            generation=server["metadata"].get("generation"))
+        if previous != observed.status:
+            kind = "Warning" if observed.status == ServerState.ERROR else "Normal"
+            msg = f"{previous or 'new'} -> {observed.status}"
+            if observed.status == ServerState.ACTIVE and previous == ServerState.BUILD:
+                msg = f"Server is ACTIVE on {st.get('host')}"
+            elif observed.problem:
+                msg += f": {observed.problem}"
+            out.events.append((kind, str(observed.status).title().replace("_", ""), msg))
+
+    def _addresses(self, vmi, out: Outcome) -> None:
+        ips = state.interface_ips(vmi)
+        if not ips:
+            return
+        addresses: dict[str, list[dict]] = {}
+        for iface_name, values in ips.items():
+            net = "pod" if iface_name == "default" else iface_name
+            addresses[net] = [{"addr": ip.split("/")[0], "version": 6 if ":" in ip else 4, "type": "fixed"}
+                              for ip in values]
+        out.status["addresses"] = addresses
+        out.status["networks"] = "; ".join(
+            f"{net}=" + ", ".join(a["addr"] for a in addrs) for net, addrs in sorted(addresses.items()))
+
+    # ------------------------------------------------------------------ reboot
+    def _reboot(self, server, model: Server, vm, vmi, out: Outcome) -> bool:
+        req = model.spec.reboot
+        st = out.status
+        uid = instance_id(server)
+        if req is None or req.request_id == st.get("lastRebootRequestId"):
+            return False
+        ns, name = model.metadata.namespace, model.metadata.name
+        hard = req.type == RebootType.HARD
+        inflight = self._reboots.get(uid)
+        vmi_uid = (vmi or {}).get("metadata", {}).get("uid")
+        if inflight is None or inflight[0] != req.request_id:
+            if state.vmi_phase(vmi) != "Running" and not hard:
+                # Nova refuses a soft reboot of a stopped server; a hard one powers it on
+                self._error(out, 409, f"Cannot 'reboot' instance {name} while it is in vm_state "
+                                      f"{st.get('vmState')}", reason="Conflict", keep_status=True)
+                st["lastRebootRequestId"] = req.request_id
+                return True
+            try:
+                (self.actions.restart if hard else self.actions.soft_reboot)(ns, name)
+            except VMActionError as exc:
+                if not hard:
+                    raise
+                log.info("%s/%s: hard reboot via restart refused (%s); the VM will be started", ns, name, exc)
+            self._reboots[uid] = (req.request_id, vmi_uid)
+            st.update(status=ServerState.HARD_REBOOT if hard else ServerState.REBOOT,
+                      taskState=TaskState.REBOOTING_HARD if hard else TaskState.REBOOTING)
+            out.events.append(("Normal", "Rebooting", f"{'Hard' if hard else 'Soft'} reboot requested"))
+            out.requeue_after = 1.0
+            return True
+        # in flight: done once the guest runs again (a hard reboot: in a new VMI)
+        if state.vmi_phase(vmi) == "Running" and (not hard or vmi_uid != inflight[1]):
+            self._reboots.pop(uid, None)
+            st["lastRebootRequestId"] = req.request_id
+            out.events.append(("Normal", "Rebooted", f"{'Hard' if hard else 'Soft'} reboot done"))
+            return False
+        out.requeue_after = 1.0
+        return True
+
+    # ------------------------------------------------------------------ rebuild
+    def _rebuild(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> bool:
+        st = out.status
+        req = model.spec.rebuild
+        image_changed = resolved.image_name is not None and st.get("imageName") not in (None, resolved.image_name)
+        requested = req is not None and req.request_id != st.get("lastRebuildRequestId")
+        if not (image_changed or requested):
+            if st.get("status") == ServerState.REBUILD and state.vmi_phase(vmi) == "Running":
+                return False
+            if st.get("status") != ServerState.REBUILD:
+                return False
+            out.requeue_after = 1.0
+            return True
+        ns, name = model.metadata.namespace, model.metadata.name
+        # the VM template now carries the new root disk (_ensure_vm); a new VMI boots from it
+        if vmi is not None:
+            self.cluster.delete_vmi(ns, name)
+        st.update(status=ServerState.REBUILD, taskState=TaskState.REBUILDING, imageName=resolved.image_name,
+                  rootDisk=resolved.root_disk)
+        if req is not None:
+            st["lastRebuildRequestId"] = req.request_id
+        out.events.append(("Normal", "Rebuilding", f"Rebuilding from image {resolved.image_name}"))
+        out.requeue_after = 1.0
+        return True
+
+    # ------------------------------------------------------------------ resize
+    def _resize(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> bool:
+        st = out.status
+        spec = model.spec
+        ns, name = model.metadata.namespace, model.metadata.name
+        uid = instance_id(server)
+        resize = st.get("resize") or {}
+        status = st.get("status")
+        if status in (ServerState.VERIFY_RESIZE, ServerState.RESIZE, ServerState.REVERT_RESIZE):
+            return self._resize_progress(server, model, resolved, vm, vmi, out)
+        if spec.flavor == st.get("flavorName") or not st.get("flavorName"):
+            return False
+        # a new resize: claim the new size (same host if it fits, else another host)
+        new = resolved.flavor
+        old_host, old_flavor = st["host"], st["flavorName"]
+        if self.quota is not None:
+            from kubestack.identity.quota import QuotaExceeded
+
+            try:
+                self.quota.reserve(ns, quota_key(server), {"instances": 1, "cores": new.vcpus, "ram": new.ram})
+            except QuotaExceeded as exc:
+                raise ReferenceError(str(exc), code=403, reason="QuotaExceeded") from exc
+        record = self.cache.instance(uid)
+        target = None
+        try:
+            self.cache.claim(old_host, uid + "#target", _usage(new), project=ns)
+            target = old_host
+        except ClaimError:
+            try:
+                request = RequestSpec(
+                    flavor=SchedFlavor(name=new.name or "", vcpus=new.vcpus, ram_mb=new.ram, disk_gb=new.disk,
+                                       ephemeral_gb=new.ephemeral, swap_mb=new.swap, extra_specs=new.extra_specs),
+                    project=ns, instance_ids=(uid + "#target",),
+                    scheduler_hints=SchedulerHints(different_host=(uid,)) if record else SchedulerHints())
+                target = self.scheduler.select_and_claim(request)[0].host
+            except NoValidHost as exc:
+                self._error(out, 500, "No valid host was found. There are not enough hosts available.",
+                            details=str(exc), reason="NoValidHost", keep_status=True)
+                out.events.append(("Warning", "ResizeFailed", f"resize to {spec.flavor}: no valid host"))
+                return True
+        st.update(status=ServerState.RESIZE, taskState=TaskState.RESIZE_MIGRATING,
+                  resize={"oldFlavor": old_flavor, "oldHost": old_host, "newFlavor": new.name})
+        # the VM moves to its new size (and host) by a cold restart
+        flavor_patch = _vm_size_patch(new, target)
+        self.cluster.patch_vm(ns, name, flavor_patch)
+        if vmi is not None:
+            self.cluster.delete_vmi(ns, name)
+        self._resize_claims(uid, old_host, target, old=st["flavor"], new=new, ns=ns)
+        st.update(host=target, hypervisorHostname=target, flavor=new.to_k8s(), flavorName=new.name)
+        out.events.append(("Normal", "Resizing", f"Resizing from {old_flavor} to {new.name} on {target}"))
+        out.requeue_after = 1.0
+        return True
+
+    def _resize_claims(self, uid: str, old_host: str, target: str, *, old: dict, new: FlavorSnapshot,
+                       ns: str) -> None:
+        """During a resize the server holds the new size on the target and, until confirmed,
+        the old size on the source (Nova's migration allocation)."""
+        self.scheduler.release(uid + "#target")
+        record = self.cache.instance(uid)
+        self.cache.add_instance(target, uid, _usage(new), project=ns, group=record.group if record else None)
+        self.cache.add_instance(old_host, uid + "#source", _usage(FlavorSnapshot.model_validate(old)), project=ns)
+
+    def _resize_progress(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> bool:
+        st = out.status
+        spec = model.spec
+        ns, name = model.metadata.namespace, model.metadata.name
+        uid = instance_id(server)
+        resize = st.get("resize") or {}
+        status = st.get("status")
+        if status in (ServerState.RESIZE, ServerState.REVERT_RESIZE):
+            if state.vmi_phase(vmi) == "Running" and state.vmi_node(vmi) == st["host"]:
+                if status == ServerState.REVERT_RESIZE:
+                    st.update(status=ServerState.ACTIVE, taskState=None, resize=None)
+                    out.events.append(("Normal", "ResizeReverted", f"Reverted to {st['flavorName']}"))
+                    return False
+                st.update(status=ServerState.VERIFY_RESIZE, taskState=None)
+                out.events.append(("Normal", "VerifyResize",
+                                   f"Resized to {st['flavorName']}: confirm (confirmedFlavor) or revert"))
+            else:
+                out.requeue_after = 1.0
+            return True
+        # VERIFY_RESIZE
+        if spec.flavor == resize.get("oldFlavor"):
+            old = self.cluster.flavor(resize["oldFlavor"])
+            old_snapshot = _snapshot(resize["oldFlavor"], old) if old else FlavorSnapshot.model_validate(st["flavor"])
+            self.scheduler.release(uid + "#source")
+            self.cache.add_instance(resize["oldHost"], uid, _usage(old_snapshot), project=ns)
+            self.cluster.patch_vm(ns, name, _vm_size_patch(old_snapshot, resize["oldHost"]))
+            if vmi is not None:
+                self.cluster.delete_vmi(ns, name)
+            if self.quota is not None:
+                self.quota.reserve(ns, quota_key(server),
+                                   {"instances": 1, "cores": old_snapshot.vcpus, "ram": old_snapshot.ram})
+            st.update(status=ServerState.REVERT_RESIZE, taskState=TaskState.RESIZE_REVERTING,
+                      host=resize["oldHost"], hypervisorHostname=resize["oldHost"],
+                      flavor=old_snapshot.to_k8s(), flavorName=old_snapshot.name)
+            out.events.append(("Normal", "RevertingResize", f"Reverting to {resize['oldFlavor']}"))
+            out.requeue_after = 1.0
+            return True
+        if spec.resize_confirmation == ResizeConfirmation.AUTO or spec.confirmed_flavor == spec.flavor:
+            self.scheduler.release(uid + "#source")
+            st.update(status=ServerState.ACTIVE, taskState=None, resize=None)
+            out.events.append(("Normal", "ResizeConfirmed", f"Resize to {st['flavorName']} confirmed"))
+            return False
+        if spec.flavor != st.get("flavorName"):
+            self._error(out, 400, f"Server is in VERIFY_RESIZE: confirm or revert before resizing to "
+                                  f"{spec.flavor}", reason="Conflict", keep_status=True)
+        return True
+
+    # ------------------------------------------------------------------ live migration
+    def _migrate(self, server, model: Server, vm, vmi, out: Outcome) -> bool:
+        st = out.status
+        req = model.spec.migrate
+        ns, name = model.metadata.namespace, model.metadata.name
+        uid = instance_id(server)
+        if req is None or req.request_id == st.get("lastMigrateRequestId"):
+            return False
+        mig_name = f"{name}-{_short(req.request_id)}"
+        mig = self.cluster.migration(ns, mig_name)
+        if mig is None:
+            if state.vmi_phase(vmi) != "Running":
+                self._error(out, 409, f"Cannot 'live-migrate' instance {name} while it is not running",
+                            reason="Conflict", keep_status=True)
+                st["lastMigrateRequestId"] = req.request_id
+                return True
+            flavor = FlavorSnapshot.model_validate(st["flavor"])
+            try:
+                if req.host:
+                    self.cache.claim(req.host, uid + "#target", _usage(flavor), project=ns)
+                    target = req.host
+                else:
+                    request = RequestSpec(
+                        flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
+                                           disk_gb=flavor.disk, extra_specs=flavor.extra_specs),
+                        project=ns, instance_ids=(uid + "#target",),
+                        scheduler_hints=SchedulerHints(different_host=(uid,)))
+                    target = self.scheduler.select_and_claim(request)[0].host
+            except (ClaimError, NoValidHost) as exc:
+                self._error(out, 500, f"No valid host for live migration: {exc}".splitlines()[0],
+                            details=str(exc), reason="NoValidHost", keep_status=True)
+                st["lastMigrateRequestId"] = req.request_id
+                out.events.append(("Warning", "MigrationFailed", "no valid host to migrate to"))
+                return True
+            # KubeVirt's LiveUpdate propagates the template's nodeSelector to the VMI; the
+            # migration's target pod then lands on the new host
+            self.cluster.patch_vm(ns, name, {"spec": {"template": {"spec": {
+                "nodeSelector": {HOSTNAME_LABEL: target}}}}})
+            self.cluster.create({
+                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+                "metadata": {"name": mig_name, "namespace": ns, "ownerReferences": [owner_ref(server)],
+                             "labels": {"kubestack.io/server": name}},
+                "spec": {"vmiName": name},
+            })
+            st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
+            out.events.append(("Normal", "Migrating", f"Live-migrating from {st['host']} to {target}"))
+            out.requeue_after = 1.0
+            return True
+        phase = (mig.get("status") or {}).get("phase")
+        if phase == "Succeeded":
+            target = state.vmi_node(vmi) or (self.cache.instance(uid + "#target").host
+                                             if self.cache.instance(uid + "#target") else st["host"])
+            flavor = FlavorSnapshot.model_validate(st["flavor"])
+            record = self.cache.instance(uid)
+            self.scheduler.release(uid + "#target")
+            self.cache.add_instance(target, uid, _usage(flavor), project=ns,
+                                    group=record.group if record else None)
+            old = st["host"]
+            st.update(host=target, hypervisorHostname=target, lastMigrateRequestId=req.request_id,
+                      status=ServerState.ACTIVE, taskState=None)
+            node = self.cluster.node(target) or {}
+            st["availabilityZone"] = (node.get("metadata", {}).get("labels") or {}).get(ZONE_LABEL)
+            out.events.append(("Normal", "Migrated", f"Live-migrated from {old} to {target}"))
+            return False
+        if phase == "Failed":
+            self.scheduler.release(uid + "#target")
+            self.cluster.patch_vm(ns, name, {"spec": {"template": {"spec": {
+                "nodeSelector": {HOSTNAME_LABEL: st["host"]}}}}})
+            st.update(lastMigrateRequestId=req.request_id, status=ServerState.ACTIVE, taskState=None)
+            reason = ((mig.get("status") or {}).get("migrationState") or {}).get("failureReason") or "failed"
+            self._error(out, 500, f"Live migration failed: {reason}", reason="MigrationFailed", keep_status=True)
+            st["status"] = ServerState.ACTIVE
+            out.events.append(("Warning", "MigrationFailed", f"Live migration failed: {reason}"))
+            return False
+        st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
+        out.requeue_after = 1.0
+        return True
+
+    # ------------------------------------------------------------------ shelve
+    def _shelve(self, server, model: Server, vm, out: Outcome) -> None:
+        st = out.status
+        ns, name = model.metadata.namespace, model.metadata.name
+        if vm is not None:
+            self.cluster.delete_vm(ns, name)
+            st.update(status=ServerState.SHELVED, taskState=TaskState.SHELVING_OFFLOADING,
+                      powerState=PowerState.SHUTDOWN)
+            out.events.append(("Normal", "Shelving", "Shelving: VM removed, disks and addresses kept"))
+            out.requeue_after = 1.0
+            return
+        # offloaded: the host's resources are free again, the server keeps its data
+        self.forget_claim_only(server)
+        st.update(status=ServerState.SHELVED_OFFLOADED, vmState=VmState.SHELVED_OFFLOADED,
+                  powerState=PowerState.SHUTDOWN, taskState=None, host=None, hypervisorHostname=None)
+        st["conditions"] = set_condition(st.get("conditions"), "Ready", False, "Shelved",
+                                         "server is shelved", generation=server["metadata"].get("generation"))
+        out.events.append(("Normal", "Shelved", "Server is SHELVED_OFFLOADED"))
+
+    def forget_claim_only(self, server) -> None:
+        uid = instance_id(server)
+        for suffix in ("", "#source", "#target"):
+            self.scheduler.release(uid + suffix)
+
+    # ------------------------------------------------------------------ evacuate
+    def _evacuate_if_host_down(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> bool:
+        st = out.status
+        host = st.get("host")
+        if not _host_down(self.cluster.node(host)) or not resolved.disks_portable:
+            return False
+        ns, name = model.metadata.namespace, model.metadata.name
+        uid = instance_id(server)
+        flavor = FlavorSnapshot.model_validate(st["flavor"])
+        record = self.cache.instance(uid)
+        try:
+            request = RequestSpec(
+                flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
+                                   disk_gb=flavor.disk, extra_specs=flavor.extra_specs),
+                project=ns, instance_ids=(uid + "#target",),
+                scheduler_hints=SchedulerHints(different_host=(uid,)))
+            target = self.scheduler.select_and_claim(request)[0].host
+        except NoValidHost as exc:
+            self._error(out, 500, f"host {host} is down and no other host can take the server",
+                        details=str(exc), reason="NoValidHost", keep_status=True)
+            return True
+        self.scheduler.release(uid + "#target")
+        self.cache.add_instance(target, uid, _usage(flavor), project=ns, group=record.group if record else None)
+        if vm is not None:
+            self.cluster.patch_vm(ns, name, {"spec": {"template": {"spec": {
+                "nodeSelector": {HOSTNAME_LABEL: target}}}}})
+        if vmi is not None:
+            self.cluster.delete_vmi(ns, name)
+        node = self.cluster.node(target) or {}
+        st.update(host=target, hypervisorHostname=target, status=ServerState.REBUILD,
+                  taskState=TaskState.REBUILDING,
+                  availabilityZone=(node.get("metadata", {}).get("labels") or {}).get(ZONE_LABEL))
+        out.events.append(("Warning", "Evacuated", f"host {host} is down: rebuilding on {target}"))
+        out.requeue_after = 1.0
+        return True
+
+    # ------------------------------------------------------------------ errors
+    def _error(self, out: Outcome, code: int, message: str, *, details: str | None = None,
+               reason: str = "Error", keep_status: bool = False) -> None:
+        st = out.status
+        previous = (st.get("fault") or {}).get("message")
+        fault = Fault(code=code, message=message, details=details).to_k8s()
+        old_created = (st.get("fault") or {}).get("created")
+        fault["created"] = old_created if previous == message and old_created else now()
+        st["fault"] = fault
+        if not keep_status:
+            st.update(status=ServerState.ERROR, vmState=VmState.ERROR, taskState=None)
+            st["conditions"] = set_condition(st.get("conditions"), "Ready", False, reason, message)
+        if previous != message:
+            out.events.append(("Warning", reason, message + (f"\n{details}" if details else "")))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _usage(flavor: FlavorSnapshot) -> Usage:
+    return Usage(vcpus=flavor.vcpus, ram_mb=flavor.ram, disk_gb=flavor.disk + flavor.ephemeral)
+
+
+def _snapshot(name: str, flavor_obj: Mapping[str, Any]) -> FlavorSnapshot:
+    spec = flavor_obj.get("spec") or {}
+    return FlavorSnapshot(name=name, vcpus=spec["vcpus"], ram=spec["ram"], disk=spec.get("disk", 0),
+                          ephemeral=spec.get("ephemeral", 0), swap=spec.get("swap", 0),
+                          extra_specs=spec.get("extraSpecs") or {})
+
+
+def _zone(requested: str | None) -> str | None:
+    """Nova's `--availability-zone zone[:host[:node]]`: the zone part."""
+    if not requested:
+        return None
+    return requested.split(":", 1)[0] or None
+
+
+def _host_down(node: Mapping[str, Any] | None) -> bool:
+    if node is None:
+        return False
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") != "True"
+    return False
+
+
+def _short(request_id: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(request_id.encode()).hexdigest()[:8]
+
+
+def spec_hints(model: Server, cluster: Cluster, namespace: str) -> SchedulerHints:
+    """same_host / different_host name Servers; the scheduler knows instances by uid."""
+    hints = model.spec.scheduler_hints
+    if hints is None:
+        return SchedulerHints()
+
+    def uids(names: list[str]) -> tuple[str, ...]:
+        out = []
+        for n in names:
+            other = cluster.server(namespace, n)
+            if other is not None:
+                out.append(other["metadata"]["uid"])
+        return tuple(out)
+
+    return SchedulerHints(same_host=uids(hints.same_host), different_host=uids(hints.different_host))
+
+
+def _vm_size_patch(flavor: FlavorSnapshot, host: str) -> dict:
+    from kubestack.compute.render import _cpu, _memory
+
+    return {"metadata": {"annotations": {"kubestack.io/flavor": flavor.name or ""}},
+            "spec": {"template": {"spec": {
+                "nodeSelector": {HOSTNAME_LABEL: host},
+                "domain": {"cpu": _cpu(flavor), "memory": _memory(flavor),
+                           "resources": {"requests": {"memory": f"{flavor.ram}Mi"}}}}}}}
+
+
+def _vm_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict:
+    """The merge patch bringing the VM's runStrategy and template to what is desired;
+    empty when they already match (so a steady server costs no writes)."""
+    patch: dict[str, Any] = {}
+    cur_spec, des_spec = current.get("spec") or {}, desired["spec"]
+    if cur_spec.get("runStrategy") != des_spec["runStrategy"]:
+        patch.setdefault("spec", {})["runStrategy"] = des_spec["runStrategy"]
+    cur_tpl = (cur_spec.get("template") or {}).get("spec") or {}
+    des_tpl = des_spec["template"]["spec"]
+    for key in ("volumes", "hostname"):
+        if cur_tpl.get(key) != des_tpl.get(key):
+            patch.setdefault("spec", {}).setdefault("template", {}).setdefault("spec", {})[key] = des_tpl[key]
+    cur_disks = ((cur_tpl.get("domain") or {}).get("devices") or {}).get("disks")
+    des_disks = des_tpl["domain"]["devices"]["disks"]
+    if cur_disks != des_disks:
+        # a list in a merge patch replaces the whole list: send the whole devices block
+        patch.setdefault("spec", {}).setdefault("template", {}).setdefault("spec", {})["domain"] = {
+            "devices": des_tpl["domain"]["devices"]}
+    return patch

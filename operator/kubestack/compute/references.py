@@ -1,0 +1,156 @@
+"""Resolving what a Server references (DESIGN §2 step 3), with Nova's error messages.
+
+A bad reference is the user's error, not the operator's: it becomes a `ReferenceError`
+whose message is what Nova's API would have answered ("Flavor m1.huge could not be found."),
+and the reconciler turns it into ERROR with a fault. Nothing is created before every
+reference resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubestack.api.server import FlavorSnapshot, Server
+from kubestack.compute.render import Disk, container_disk
+from kubestack.scheduler import ServerGroup as SchedGroup
+
+
+class ReferenceError(ValueError):
+    def __init__(self, message: str, *, code: int = 400, reason: str = "InvalidReference"):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class Resolved:
+    flavor: FlavorSnapshot
+    image_name: str | None = None
+    image_properties: dict[str, str] = field(default_factory=dict)
+    disks: list[Disk] = field(default_factory=list)
+    # the root disk can be rebuilt on another host (evacuate): a registry image can
+    disks_portable: bool = True
+    root_disk: str | None = None  # what status.rootDisk records, e.g. containerDisk:<image>
+    public_key: str | None = None
+    user_data: str | None = None
+    server_group: SchedGroup | None = None
+
+
+def split_ref(namespace: str, ref: str) -> tuple[str, str]:
+    """`name` is in the server's own project; `project/name` in another one."""
+    if "/" in ref:
+        ns, name = ref.split("/", 1)
+        return ns, name
+    return namespace, ref
+
+
+def flavor_visible(flavor: Mapping[str, Any], project: str) -> bool:
+    spec = flavor.get("spec") or {}
+    return spec.get("isPublic", True) or project in (spec.get("projects") or [])
+
+
+def image_visible(image: Mapping[str, Any], project: str) -> bool:
+    """Glance's visibility: public and community images are usable by all, shared ones by
+    their members, private ones only by their own project."""
+    if image["metadata"]["namespace"] == project:
+        return True
+    spec = image.get("spec") or {}
+    visibility = spec.get("visibility", "private")
+    if visibility in ("public", "community"):
+        return True
+    return visibility == "shared" and project in (spec.get("members") or [])
+
+
+def flavor_snapshot(name: str, flavor: Mapping[str, Any]) -> FlavorSnapshot:
+    spec = flavor.get("spec") or {}
+    return FlavorSnapshot(name=name, vcpus=spec["vcpus"], ram=spec["ram"], disk=spec.get("disk", 0),
+                          ephemeral=spec.get("ephemeral", 0), swap=spec.get("swap", 0),
+                          extra_specs=dict(spec.get("extraSpecs") or {}))
+
+
+def resolve(cluster, server: Mapping[str, Any], model: Server, *, for_boot: bool) -> Resolved:
+    ns = model.metadata.namespace
+    spec = model.spec
+    status = server.get("status") or {}
+
+    # flavor: once booted the server keeps the flavor it was built with (Nova embeds it),
+    # so deleting a Flavor never breaks a running server
+    flavor_obj = cluster.flavor(spec.flavor)
+    if flavor_obj is not None and flavor_visible(flavor_obj, ns):
+        flavor = flavor_snapshot(spec.flavor, flavor_obj)
+    elif not for_boot and status.get("flavorName") == spec.flavor and status.get("flavor"):
+        flavor = FlavorSnapshot.model_validate(status["flavor"])
+    else:
+        raise ReferenceError(f"Flavor {spec.flavor} could not be found.", reason="FlavorNotFound")
+
+    resolved = Resolved(flavor=flavor, user_data=spec.user_data)
+
+    if spec.image:
+        _resolve_image(cluster, ns, spec.image, status, flavor, resolved, for_boot)
+    else:
+        raise ReferenceError("Booting from a volume needs the storage service (spec.bootVolume / "
+                             "blockDeviceMapping)", reason="VolumeBootUnavailable")
+
+    if spec.key_name:
+        keypair = cluster.keypair(ns, spec.key_name)
+        key = ((keypair or {}).get("status") or {}).get("publicKey") or \
+            ((keypair or {}).get("spec") or {}).get("publicKey")
+        if keypair is None or not key:
+            raise ReferenceError("Invalid key_name provided.", reason="KeyPairNotFound")
+        resolved.public_key = key.strip()
+
+    if spec.user_data_secret_ref:
+        ref = spec.user_data_secret_ref
+        data = cluster.secret_value(ns, ref.name, ref.key)
+        if data is None:
+            raise ReferenceError(f"user data Secret {ref.name} (key {ref.key}) could not be found.",
+                                 reason="UserDataNotFound")
+        resolved.user_data = data
+
+    group_name = spec.server_group or (spec.scheduler_hints.group if spec.scheduler_hints else None)
+    if group_name:
+        group = cluster.server_group(ns, group_name)
+        if group is None:
+            raise ReferenceError(f"Server group {group_name} could not be found.", reason="ServerGroupNotFound")
+        gspec = group.get("spec") or {}
+        resolved.server_group = SchedGroup(
+            name=f"{ns}/{group_name}", policy=gspec["policy"],
+            max_server_per_host=(gspec.get("rules") or {}).get("maxServerPerHost"))
+    return resolved
+
+
+CONTAINER_DISK_PREFIX = "containerDisk:"
+
+
+def _resolve_image(cluster, ns: str, ref: str, status: Mapping[str, Any], flavor: FlavorSnapshot,
+                   resolved: Resolved, for_boot: bool) -> None:
+    image_ns, image_name = split_ref(ns, ref)
+    image = cluster.image(image_ns, image_name)
+    root = status.get("rootDisk") or ""
+    if not for_boot and status.get("imageName") == ref and root.startswith(CONTAINER_DISK_PREFIX):
+        # built already: the server keeps its root disk even if the Image goes away
+        resolved.image_name = ref
+        resolved.image_properties = dict(((image or {}).get("spec") or {}).get("properties") or {})
+        resolved.disks = [container_disk(root[len(CONTAINER_DISK_PREFIX):])]
+        return
+    if image is None or not image_visible(image, ns):
+        raise ReferenceError(f"Image {ref} could not be found.", reason="ImageNotFound")
+    istatus = image.get("status") or {}
+    if istatus.get("status") != "active":
+        raise ReferenceError(f"Image {ref} is not active.", reason="ImageNotActive")
+    ispec = image.get("spec") or {}
+    if flavor.disk and ispec.get("minDisk", 0) > flavor.disk:
+        raise ReferenceError("Flavor's disk is too small for requested image. Flavor disk is "
+                             f"{flavor.disk} GiB, minimum disk is {ispec['minDisk']} GiB.",
+                             reason="FlavorDiskSmallerThanMinDisk")
+    if ispec.get("minRam", 0) > flavor.ram:
+        raise ReferenceError("Flavor's memory is too small for requested image.", reason="FlavorMemoryTooSmall")
+    resolved.image_name = ref
+    resolved.image_properties = dict(ispec.get("properties") or {})
+    if not istatus.get("containerDisk"):
+        raise ReferenceError(f"Image {ref} has no container disk; booting from its data volume "
+                             "needs the storage service", reason="ImageNotBootable")
+    resolved.disks = [container_disk(istatus["containerDisk"])]
+    resolved.root_disk = CONTAINER_DISK_PREFIX + istatus["containerDisk"]

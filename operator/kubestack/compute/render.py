@@ -1,0 +1,199 @@
+"""The KubeVirt VirtualMachine a Server becomes (DESIGN §2 step 7), as a pure function.
+
+Everything the VM needs has been decided before: the host (scheduler), the flavor snapshot,
+the disks (image / volumes), the interfaces (ports) and the user data. The VM is pinned to
+the host with a nodeSelector on kubernetes.io/hostname, so KubeVirt places its launcher pod
+where the scheduler claimed the resources.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubestack.api.server import FlavorSnapshot
+
+SERVER_LABEL = "kubestack.io/server"
+FLAVOR_ANNOTATION = "kubestack.io/flavor"
+INTERFACE_ADDRESSES_ANNOTATION = "kubestack.io/interface-addresses"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+SECURITY_GROUP_LABEL_PREFIX = "sg.kubestack.io/"
+CLOUD_INIT_VOLUME = "cloudinitdisk"
+ROOT_DISK = "rootdisk"
+# KubeVirt's admission refuses inline NoCloud user/network data above 2 KiB; bigger
+# documents (Nova allows 64 KiB of user data) go through a Secret.
+INLINE_CLOUD_INIT_MAX = 2048
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One guest NIC: the pod network (masquerade) or a Multus network (bridge)."""
+
+    name: str
+    nad: str | None = None  # "namespace/name" of the NetworkAttachmentDefinition; None = pod
+    mac: str | None = None
+    ips: tuple[str, ...] = ()  # CIDR notation, e.g. 10.0.0.5/24
+
+    def kubevirt(self) -> tuple[dict, dict]:
+        """(domain.devices.interfaces entry, spec.networks entry)."""
+        if self.nad is None:
+            iface: dict[str, Any] = {"name": self.name, "masquerade": {}}
+            net: dict[str, Any] = {"name": self.name, "pod": {}}
+        else:
+            iface = {"name": self.name, "bridge": {}}
+            net = {"name": self.name, "multus": {"networkName": self.nad}}
+        if self.mac:
+            iface["macAddress"] = self.mac
+        return iface, net
+
+
+POD_NETWORK = Interface(name="default")
+
+
+@dataclass(frozen=True)
+class Disk:
+    """One guest disk: its domain.devices.disks entry and its spec.volumes entry."""
+
+    disk: dict
+    volume: dict
+
+
+def container_disk(image: str) -> Disk:
+    return Disk(
+        disk={"name": ROOT_DISK, "bootOrder": 1, "disk": {"bus": "virtio"}},
+        volume={"name": ROOT_DISK, "containerDisk": {"image": image}},
+    )
+
+
+@dataclass
+class VMInputs:
+    name: str
+    namespace: str
+    owner: dict  # ownerReference to the Server
+    host: str
+    flavor: FlavorSnapshot
+    hostname: str
+    running: bool
+    disks: list[Disk]
+    interfaces: list[Interface] = field(default_factory=lambda: [POD_NETWORK])
+    user_data: str = ""
+    network_data: str | None = None
+    cloud_init_secret: str | None = None  # set when the documents are too big to inline
+    security_groups: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def needs_cloud_init_secret(user_data: str, network_data: str | None) -> bool:
+    return len(user_data.encode()) > INLINE_CLOUD_INIT_MAX or len(
+        (network_data or "").encode()) > INLINE_CLOUD_INIT_MAX
+
+
+def cloud_init_secret(name: str, namespace: str, owner: dict, user_data: str,
+                      network_data: str | None) -> dict:
+    data = {"userdata": user_data}
+    if network_data:
+        data["networkdata"] = network_data
+    return {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "ownerReferences": [owner],
+                     "labels": {SERVER_LABEL: owner["name"]}},
+        "type": "Opaque", "stringData": data,
+    }
+
+
+def _cpu(flavor: FlavorSnapshot) -> dict:
+    specs = flavor.extra_specs
+    sockets = int(specs.get("hw:cpu_sockets", 1))
+    threads = int(specs.get("hw:cpu_threads", 1))
+    cores = int(specs.get("hw:cpu_cores", max(1, flavor.vcpus // (sockets * threads))))
+    cpu: dict[str, Any] = {"sockets": sockets, "cores": cores, "threads": threads}
+    if specs.get("hw:cpu_policy") == "dedicated":
+        cpu["dedicatedCpuPlacement"] = True
+    return cpu
+
+
+def _memory(flavor: FlavorSnapshot) -> dict:
+    memory: dict[str, Any] = {"guest": f"{flavor.ram}Mi"}
+    page = flavor.extra_specs.get("hw:mem_page_size")
+    if page in ("large", "1GB", "1048576"):
+        memory["hugepages"] = {"pageSize": "1Gi" if page != "large" else "2Mi"}
+    elif page in ("2MB", "2048"):
+        memory["hugepages"] = {"pageSize": "2Mi"}
+    return memory
+
+
+def _flavor_disks(flavor: FlavorSnapshot) -> list[Disk]:
+    """Nova's ephemeral and swap disks: empty, node-local, gone with the VM."""
+    out = []
+    if flavor.ephemeral:
+        out.append(Disk({"name": "ephemeral0", "disk": {"bus": "virtio"}},
+                        {"name": "ephemeral0", "emptyDisk": {"capacity": f"{flavor.ephemeral}Gi"}}))
+    if flavor.swap:
+        out.append(Disk({"name": "swap", "disk": {"bus": "virtio"}},
+                        {"name": "swap", "emptyDisk": {"capacity": f"{flavor.swap}Mi"}}))
+    return out
+
+
+def _cloud_init(inputs: VMInputs) -> Disk:
+    source: dict[str, Any]
+    if inputs.cloud_init_secret:
+        source = {"secretRef": {"name": inputs.cloud_init_secret}}
+        if inputs.network_data:
+            source["networkDataSecretRef"] = {"name": inputs.cloud_init_secret}
+    else:
+        source = {"userData": inputs.user_data}
+        if inputs.network_data:
+            source["networkData"] = inputs.network_data
+    return Disk({"name": CLOUD_INIT_VOLUME, "disk": {"bus": "virtio"}},
+                {"name": CLOUD_INIT_VOLUME, "cloudInitNoCloud": source})
+
+
+def render_vm(inputs: VMInputs) -> dict:
+    disks = [*inputs.disks, *_flavor_disks(inputs.flavor), _cloud_init(inputs)]
+    ifaces, nets = zip(*(i.kubevirt() for i in inputs.interfaces)) if inputs.interfaces else ((), ())
+    labels = {SERVER_LABEL: inputs.name, **inputs.labels}
+    template_labels = {
+        SERVER_LABEL: inputs.name,
+        "kubevirt.io/domain": inputs.name,
+        **{f"{SECURITY_GROUP_LABEL_PREFIX}{g}": "" for g in inputs.security_groups},
+    }
+    addresses = {i.name: {"ips": list(i.ips), "mac": i.mac} for i in inputs.interfaces if i.ips}
+    template_annotations = {INTERFACE_ADDRESSES_ANNOTATION: json.dumps(addresses, sort_keys=True)} \
+        if addresses else {}
+    flavor = inputs.flavor
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {
+            "name": inputs.name,
+            "namespace": inputs.namespace,
+            "labels": labels,
+            "annotations": {FLAVOR_ANNOTATION: flavor.name or ""},
+            "ownerReferences": [inputs.owner],
+        },
+        "spec": {
+            "runStrategy": "Always" if inputs.running else "Halted",
+            "template": {
+                "metadata": {"labels": template_labels, "annotations": template_annotations},
+                "spec": {
+                    "hostname": inputs.hostname,
+                    "nodeSelector": {HOSTNAME_LABEL: inputs.host},
+                    "domain": {
+                        "cpu": _cpu(flavor),
+                        "memory": _memory(flavor),
+                        "resources": {"requests": {"memory": f"{flavor.ram}Mi"}},
+                        "devices": {
+                            "disks": [d.disk for d in disks],
+                            "interfaces": list(ifaces),
+                            "rng": {},
+                        },
+                    },
+                    "networks": list(nets),
+                    "volumes": [d.volume for d in disks],
+                    # Nova's default shutdown timeout for a clean ACPI power-off
+                    "terminationGracePeriodSeconds": 60,
+                },
+            },
+        },
+    }
