@@ -34,3 +34,149 @@ def test_boot_one_server_to_active(cluster, kubestack, namespace):
     assert vmi(cluster, namespace, "web-1")["status"]["nodeName"] == st["host"]
     reasons = [e.reason for e in events_for(cluster, namespace, "web-1")]
     assert "Scheduled" in reasons and "Active" in reasons
+
+
+def _boot(cluster, namespace, name, flavor, **spec):
+    create_server(cluster, namespace, name, flavor, **spec)
+    return wait_status(cluster, namespace, name, "ACTIVE")
+
+
+def test_missing_flavor_or_image_gives_error_and_creates_nothing(cluster, kubestack, namespace):
+    create_image(cluster, namespace)
+    create_server(cluster, namespace, "no-flavor", "m1.does-not-exist")
+    s = wait_status(cluster, namespace, "no-flavor", "ERROR")
+    assert s["status"]["fault"]["message"] == "Flavor m1.does-not-exist could not be found."
+    flavor = create_flavor(cluster)
+    create_server(cluster, namespace, "no-image", flavor, image="nope")
+    s = wait_status(cluster, namespace, "no-image", "ERROR")
+    assert s["status"]["fault"]["message"] == "Image nope could not be found."
+    assert vm(cluster, namespace, "no-flavor") is None and vm(cluster, namespace, "no-image") is None
+    assert "FlavorNotFound" in [e.reason for e in events_for(cluster, namespace, "no-flavor")]
+
+
+def test_flavor_too_big_for_every_host_reports_per_filter_counts(cluster, kubestack, namespace):
+    create_image(cluster, namespace)
+    flavor = create_flavor(cluster, vcpus=1, ram=1024 * 1024)  # 1 TiB of RAM: no host has it
+    create_server(cluster, namespace, "huge", flavor)
+    s = wait_status(cluster, namespace, "huge", "ERROR")
+    fault = s["status"]["fault"]
+    assert fault["code"] == 500
+    assert fault["message"].startswith("No valid host was found")
+    assert "Filter RamFilter returned 0 hosts" in fault["details"]
+    assert vm(cluster, namespace, "huge") is None
+
+
+def test_stop_start_pause_suspend_reboot(cluster, kubestack, namespace):
+    from support.compute import patch_server
+
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    _boot(cluster, namespace, "life", flavor)
+
+    patch_server(cluster, namespace, "life", {"powerState": "Stopped"})
+    s = wait_status(cluster, namespace, "life", "SHUTOFF")
+    assert s["status"]["powerState"] == "SHUTDOWN"
+    assert vm(cluster, namespace, "life")["spec"]["runStrategy"] == "Halted"
+    wait_for(lambda: vmi(cluster, namespace, "life") is None, what="VMI gone")
+
+    patch_server(cluster, namespace, "life", {"powerState": "Running"})
+    wait_status(cluster, namespace, "life", "ACTIVE")
+    assert vm(cluster, namespace, "life")["spec"]["runStrategy"] == "Always"
+
+    patch_server(cluster, namespace, "life", {"powerState": "Paused"})
+    s = wait_status(cluster, namespace, "life", "PAUSED")
+    assert s["status"]["powerState"] == "PAUSED"
+    patch_server(cluster, namespace, "life", {"powerState": "Running"})
+    wait_status(cluster, namespace, "life", "ACTIVE")
+
+    patch_server(cluster, namespace, "life", {"powerState": "Suspended"})
+    wait_status(cluster, namespace, "life", "SUSPENDED")
+    patch_server(cluster, namespace, "life", {"powerState": "Running"})
+    wait_status(cluster, namespace, "life", "ACTIVE")
+
+    before = vmi(cluster, namespace, "life")["metadata"]["uid"]
+    patch_server(cluster, namespace, "life", {"reboot": {"type": "SOFT", "requestId": "r1"}})
+    wait_for(lambda: (server(cluster, namespace, "life")["status"].get("lastRebootRequestId") == "r1"),
+             what="soft reboot done")
+    wait_status(cluster, namespace, "life", "ACTIVE")
+    assert vmi(cluster, namespace, "life")["metadata"]["uid"] == before  # soft: same VMI
+
+    patch_server(cluster, namespace, "life", {"reboot": {"type": "HARD", "requestId": "r2"}})
+    wait_for(lambda: (server(cluster, namespace, "life")["status"].get("lastRebootRequestId") == "r2"),
+             what="hard reboot done")
+    wait_status(cluster, namespace, "life", "ACTIVE")
+    assert vmi(cluster, namespace, "life")["metadata"]["uid"] != before  # hard: a new VMI
+    reasons = [e.reason for e in events_for(cluster, namespace, "life")]
+    for expected in ("Shutoff", "Paused", "Suspended", "Rebooting", "Rebooted"):
+        assert expected in reasons
+
+
+def test_resize_verify_confirm_and_revert(cluster, kubestack, namespace):
+    from support.compute import patch_server
+
+    small = create_flavor(cluster, vcpus=1, ram=1024)
+    big = create_flavor(cluster, vcpus=4, ram=4096)
+    create_image(cluster, namespace)
+    _boot(cluster, namespace, "rs", small)
+
+    patch_server(cluster, namespace, "rs", {"flavor": big})
+    s = wait_status(cluster, namespace, "rs", "VERIFY_RESIZE")
+    assert s["status"]["resize"]["oldFlavor"] == small
+    assert s["status"]["flavor"]["vcpus"] == 4
+    tpl = vm(cluster, namespace, "rs")["spec"]["template"]["spec"]
+    assert tpl["domain"]["cpu"]["cores"] == 4 and tpl["domain"]["memory"]["guest"] == "4096Mi"
+    patch_server(cluster, namespace, "rs", {"confirmedFlavor": big})
+    s = wait_status(cluster, namespace, "rs", "ACTIVE")
+    assert s["status"]["flavorName"] == big and "resize" not in s["status"]
+
+    patch_server(cluster, namespace, "rs", {"flavor": small})
+    wait_status(cluster, namespace, "rs", "VERIFY_RESIZE")
+    patch_server(cluster, namespace, "rs", {"flavor": big})  # revert: back to the old flavor
+    s = wait_status(cluster, namespace, "rs", "ACTIVE")
+    assert s["status"]["flavorName"] == big
+    assert vm(cluster, namespace, "rs")["spec"]["template"]["spec"]["domain"]["cpu"]["cores"] == 4
+
+
+def test_rebuild_shelve_unshelve_and_live_migrate(cluster, kubestack, namespace):
+    from support.compute import patch_server
+
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace, "cirros")
+    create_image(cluster, namespace, "fedora", container_disk="quay.io/containerdisks/fedora:40")
+    s = _boot(cluster, namespace, "mv", flavor)
+    host = s["status"]["host"]
+
+    patch_server(cluster, namespace, "mv", {"migrate": {"requestId": "m1", "live": True}})
+    s = wait_for(lambda: (x := server(cluster, namespace, "mv"))["status"].get("lastMigrateRequestId") == "m1"
+                 and x, what="migration done")
+    assert s["status"]["host"] != host
+    assert vmi(cluster, namespace, "mv")["status"]["nodeName"] == s["status"]["host"]
+
+    patch_server(cluster, namespace, "mv", {"image": "fedora"})
+    wait_for(lambda: server(cluster, namespace, "mv")["status"]["imageName"] == "fedora", what="rebuild")
+    s = wait_status(cluster, namespace, "mv", "ACTIVE")
+    assert "Rebuilding" in [e.reason for e in events_for(cluster, namespace, "mv")]
+    vols = vm(cluster, namespace, "mv")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "rootdisk", "containerDisk": {"image": "quay.io/containerdisks/fedora:40"}} in vols
+
+    patch_server(cluster, namespace, "mv", {"powerState": "Shelved"})
+    s = wait_status(cluster, namespace, "mv", "SHELVED_OFFLOADED")
+    assert "host" not in s["status"]
+    wait_for(lambda: vm(cluster, namespace, "mv") is None, what="VM removed by shelve")
+    patch_server(cluster, namespace, "mv", {"powerState": "Running"})
+    s = wait_status(cluster, namespace, "mv", "ACTIVE")
+    assert s["status"]["host"]
+
+
+def test_delete_removes_what_the_server_created(cluster, kubestack, namespace):
+    from support.compute import custom
+
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    _boot(cluster, namespace, "gone", flavor)
+    _boot(cluster, namespace, "stays", flavor)
+    custom(cluster).delete_namespaced_custom_object("kubestack.io", "v1alpha1", namespace, "servers", "gone")
+    wait_for(lambda: vm(cluster, namespace, "gone") is None and vmi(cluster, namespace, "gone") is None,
+             what="VM and VMI garbage-collected")
+    assert vm(cluster, namespace, "stays") is not None
+    assert server(cluster, namespace, "stays")["status"]["status"] == "ACTIVE"

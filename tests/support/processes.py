@@ -101,7 +101,13 @@ class Stack:
         return op
 
     def restart_operator(self, sig: int = signal.SIGKILL) -> None:
-        self.operator.stop(sig)
+        self.stop_operator(sig)
+        self.start_operator()
+
+    def stop_operator(self, sig: int = signal.SIGTERM) -> int:
+        return self.operator.stop(sig)
+
+    def start_operator(self) -> None:
         self.restarts += 1
         self.operator = self._start_operator()
 

@@ -1,7 +1,9 @@
 """Project (Keystone project): a Namespace with role bindings, quotas and isolation.
 
 Members are users or groups (exactly one per entry) with a role: admin, member or reader.
-Quotas use Nova/Cinder/Neutron's names and defaults; -1 means unlimited.
+Quotas use Nova/Cinder/Neutron's names and defaults; -1 means unlimited. A project may name a
+parent (Keystone's hierarchy, shown as the namespace label ``kubestack.io/parent``); quotas
+apply per project only, a parent's quota does not bound its children.
 """
 
 from __future__ import annotations
@@ -98,7 +100,10 @@ class ProjectSpec(KubeModel):
 
     description: str | None = Field(default=None, max_length=1024)
     enabled: bool = Field(default=True, description="A disabled project's users cannot act.")
-    parent: DNSLabel | None = Field(default=None, description="Parent Project (hierarchy).")
+    parent: DNSLabel | None = Field(
+        default=None,
+        description="Parent Project (hierarchy, like Keystone's parent_id). Quotas are per "
+                    "project only: a parent's quota does not bound its children.")
     domain: str | None = Field(default=None, max_length=64)
     members: list[ProjectMember] = Field(default_factory=list, max_length=256)
     quotas: Quotas = Field(default_factory=Quotas, json_schema_extra={"default": {}})
@@ -112,7 +117,8 @@ class ProjectStatus(StatusBase):
     phase: ProjectPhase | None = None
     namespace: str | None = None
     usage: QuotaUsage | None = None
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="Why the project is not Active, e.g. "
+                               "what still blocks its deletion.")
 
 
 class Project(Resource):
@@ -136,9 +142,11 @@ INFO = KindInfo(
     ),
     printer_columns=(
         PrinterColumn("Enabled", ".spec.enabled", "boolean"),
+        PrinterColumn("Phase", ".status.phase"),
         PrinterColumn("Description", ".spec.description"),
+        PrinterColumn("Parent", ".spec.parent", priority=1),
         PrinterColumn("Namespace", ".status.namespace", priority=1),
-        PrinterColumn("Phase", ".status.phase", priority=1),
+        PrinterColumn("Reason", ".status.reason", priority=1),
         AGE,
     ),
 )

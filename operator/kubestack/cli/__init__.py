@@ -16,8 +16,15 @@ import sys
 COMMAND_MODULES = [
     "dev",
     "operator",
+    "project",
+    "quota",
+    "role",
     "simulate",
     "stack",
+    "server",
+    "servergroup",
+    "flavor",
+    "keypair",
 ]
 
 

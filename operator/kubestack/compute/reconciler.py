@@ -443,24 +443,16 @@ class ServerReconciler:
                 self.quota.reserve(ns, quota_key(server), {"instances": 1, "cores": new.vcpus, "ram": new.ram})
             except QuotaExceeded as exc:
                 raise ReferenceError(str(exc), code=403, reason="QuotaExceeded") from exc
-        record = self.cache.instance(uid)
-        target = None
         try:
-            self.cache.claim(old_host, uid + "#target", _usage(new), project=ns)
-            target = old_host
-        except ClaimError:
             try:
-                request = RequestSpec(
-                    flavor=SchedFlavor(name=new.name or "", vcpus=new.vcpus, ram_mb=new.ram, disk_gb=new.disk,
-                                       ephemeral_gb=new.ephemeral, swap_mb=new.swap, extra_specs=new.extra_specs),
-                    project=ns, instance_ids=(uid + "#target",),
-                    scheduler_hints=SchedulerHints(different_host=(uid,)) if record else SchedulerHints())
-                target = self.scheduler.select_and_claim(request)[0].host
-            except NoValidHost as exc:
-                self._error(out, 500, "No valid host was found. There are not enough hosts available.",
-                            details=str(exc), reason="NoValidHost", keep_status=True)
-                out.events.append(("Warning", "ResizeFailed", f"resize to {spec.flavor}: no valid host"))
-                return True
+                target = self._claim_target(uid, ns, new, old_host)
+            except ClaimError:
+                target = self._claim_target(uid, ns, new, None)
+        except NoValidHost as exc:
+            self._error(out, 500, "No valid host was found. There are not enough hosts available.",
+                        details=str(exc), reason="NoValidHost", keep_status=True)
+            out.events.append(("Warning", "ResizeFailed", f"resize to {spec.flavor}: no valid host"))
+            return True
         st.update(status=ServerState.RESIZE, taskState=TaskState.RESIZE_MIGRATING,
                   resize={"oldFlavor": old_flavor, "oldHost": old_host, "newFlavor": new.name})
         # the VM moves to its new size (and host) by a cold restart
@@ -547,41 +539,39 @@ class ServerReconciler:
                 st["lastMigrateRequestId"] = req.request_id
                 return True
             flavor = FlavorSnapshot.model_validate(st["flavor"])
-            try:
-                if req.host:
-                    self.cache.claim(req.host, uid + "#target", _usage(flavor), project=ns)
-                    target = req.host
-                else:
-                    request = RequestSpec(
-                        flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
-                                           disk_gb=flavor.disk, extra_specs=flavor.extra_specs),
-                        project=ns, instance_ids=(uid + "#target",),
-                        scheduler_hints=SchedulerHints(different_host=(uid,)))
-                    target = self.scheduler.select_and_claim(request)[0].host
-            except (ClaimError, NoValidHost) as exc:
-                self._error(out, 500, f"No valid host for live migration: {exc}".splitlines()[0],
-                            details=str(exc), reason="NoValidHost", keep_status=True)
-                st["lastMigrateRequestId"] = req.request_id
-                out.events.append(("Warning", "MigrationFailed", "no valid host to migrate to"))
-                return True
-            # KubeVirt's LiveUpdate propagates the template's nodeSelector to the VMI; the
-            # migration's target pod then lands on the new host
-            self.cluster.patch_vm(ns, name, {"spec": {"template": {"spec": {
-                "nodeSelector": {HOSTNAME_LABEL: target}}}}})
-            self.cluster.create({
-                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
-                "metadata": {"name": mig_name, "namespace": ns, "ownerReferences": [owner_ref(server)],
-                             "labels": {"kubestack.io/server": name}},
-                "spec": {"vmiName": name},
-            })
-            st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
-            out.events.append(("Normal", "Migrating", f"Live-migrating from {st['host']} to {target}"))
+            target = _selected_host(vm)
+            if target == st["host"]:
+                # step 1: pick and claim the target, point the VM's template at it
+                try:
+                    target = self._claim_target(uid, ns, flavor, req.host)
+                except (ClaimError, NoValidHost) as exc:
+                    self._error(out, 500, f"No valid host for live migration: {exc}".splitlines()[0],
+                                details=str(exc), reason="NoValidHost", keep_status=True)
+                    st["lastMigrateRequestId"] = req.request_id
+                    out.events.append(("Warning", "MigrationFailed", "no valid host to migrate to"))
+                    return True
+                # KubeVirt's LiveUpdate rollout propagates the template's nodeSelector to the
+                # running VMI; the migration's target pod then lands on the new host
+                self.cluster.patch_vm(ns, name, {"spec": {"template": {"spec": {
+                    "nodeSelector": {HOSTNAME_LABEL: target}}}}})
+                st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
+                out.events.append(("Normal", "Migrating", f"Live-migrating from {st['host']} to {target}"))
+            elif _selected_host(vmi) == target:
+                # step 2: the VMI carries the new selector; start the migration
+                if self.cache.instance(uid + "#target") is None:  # operator restarted meanwhile
+                    self.cache.add_instance(target, uid + "#target", _usage(flavor), project=ns)
+                self.cluster.create({
+                    "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+                    "metadata": {"name": mig_name, "namespace": ns, "ownerReferences": [owner_ref(server)],
+                                 "labels": {"kubestack.io/server": name}},
+                    "spec": {"vmiName": name},
+                })
+                st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
             out.requeue_after = 1.0
             return True
         phase = (mig.get("status") or {}).get("phase")
         if phase == "Succeeded":
-            target = state.vmi_node(vmi) or (self.cache.instance(uid + "#target").host
-                                             if self.cache.instance(uid + "#target") else st["host"])
+            target = _selected_host(vm) or st["host"]  # the host step 1 pointed the VM at
             flavor = FlavorSnapshot.model_validate(st["flavor"])
             record = self.cache.instance(uid)
             self.scheduler.release(uid + "#target")
@@ -607,6 +597,19 @@ class ServerReconciler:
         st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
         out.requeue_after = 1.0
         return True
+
+    def _claim_target(self, uid: str, ns: str, flavor: FlavorSnapshot, host: str | None) -> str:
+        """Claim room for a moving server on `host`, or on a host the scheduler picks among
+        the others (Nova holds the source and the target allocation while moving)."""
+        if host:
+            self.cache.claim(host, uid + "#target", _usage(flavor), project=ns)
+            return host
+        request = RequestSpec(
+            flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
+                               disk_gb=flavor.disk, extra_specs=flavor.extra_specs),
+            project=ns, instance_ids=(uid + "#target",),
+            scheduler_hints=SchedulerHints(different_host=(uid,)))
+        return self.scheduler.select_and_claim(request)[0].host
 
     # ------------------------------------------------------------------ shelve
     def _shelve(self, server, model: Server, vm, out: Outcome) -> None:
@@ -643,12 +646,7 @@ class ServerReconciler:
         flavor = FlavorSnapshot.model_validate(st["flavor"])
         record = self.cache.instance(uid)
         try:
-            request = RequestSpec(
-                flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
-                                   disk_gb=flavor.disk, extra_specs=flavor.extra_specs),
-                project=ns, instance_ids=(uid + "#target",),
-                scheduler_hints=SchedulerHints(different_host=(uid,)))
-            target = self.scheduler.select_and_claim(request)[0].host
+            target = self._claim_target(uid, ns, flavor, None)
         except NoValidHost as exc:
             self._error(out, 500, f"host {host} is down and no other host can take the server",
                         details=str(exc), reason="NoValidHost", keep_status=True)
@@ -712,6 +710,14 @@ def _host_down(node: Mapping[str, Any] | None) -> bool:
         if cond.get("type") == "Ready":
             return cond.get("status") != "True"
     return False
+
+
+def _selected_host(obj: Mapping[str, Any] | None) -> str | None:
+    """The host a VM's template (or a VMI's spec) is pinned to."""
+    spec = (obj or {}).get("spec") or {}
+    if "template" in spec:
+        spec = spec["template"].get("spec") or {}
+    return (spec.get("nodeSelector") or {}).get(HOSTNAME_LABEL)
 
 
 def _short(request_id: str) -> str:
