@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--memory", default="128Gi", help="allocatable memory per host")
     up.add_argument("--disk", default="1Ti", help="allocatable ephemeral-storage per host")
     up.add_argument("--no-crds", action="store_true", help="do not install the CRDs")
+    up.add_argument("--no-operator", action="store_true",
+                    help="do not start the operator and the simulator in the background")
+    up.add_argument("--probe-port", type=int, default=8080, help="the operator's /metrics and probe port")
     up.set_defaults(func=_up)
 
     down = verbs.add_parser("down", help="stop the control plane (data is kept)")
@@ -37,6 +40,7 @@ def _cluster(args):
 
 
 def _up(args) -> int:
+    from kubestack.devcluster import services
     from kubestack.devcluster.cluster import ControlPlaneError, node_specs
     from kubestack.devcluster.crds import install_crds
 
@@ -48,7 +52,10 @@ def _up(args) -> int:
                               ephemeral_storage=args.disk))
         if not args.no_crds:
             install_crds(cluster.kubeconfig)
-    except ControlPlaneError as exc:
+        if not args.no_operator:
+            services.start(cluster, args.probe_port)
+            services.wait_ready(cluster, args.probe_port)
+    except (ControlPlaneError, RuntimeError) as exc:
         print(f"kubestack dev up: {exc}", file=sys.stderr)
         return 1
     print(f"control plane up in {time.monotonic() - start:.1f}s at {cluster.server}")
@@ -59,8 +66,10 @@ def _up(args) -> int:
 def _down(args) -> int:
     import shutil
 
+    from kubestack.devcluster import services
+
     cluster = _cluster(args)
-    stopped = cluster.down()
+    stopped = services.stop(cluster) + cluster.down()
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     if args.purge:
         shutil.rmtree(cluster.state, ignore_errors=True)
@@ -69,10 +78,13 @@ def _down(args) -> int:
 
 
 def _status(args) -> int:
+    from kubestack.devcluster import services
+
     cluster = _cluster(args)
-    for proc, alive in cluster.status().items():
+    status = {**cluster.status(), **{name: services.running(cluster, name) for name in services.SERVICES}}
+    for proc, alive in status.items():
         print(f"{proc:26} {'running' if alive else 'stopped'}")
-    return 0 if all(cluster.status().values()) else 1
+    return 0 if all(status.values()) else 1
 
 
 def _kubeconfig(args) -> int:

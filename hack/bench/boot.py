@@ -1,0 +1,238 @@
+"""Boot benchmark: N servers applied at once on M compute hosts, until all are ACTIVE.
+
+    python hack/bench/boot.py --servers 200 --nodes 100
+
+Starts its own local control plane (real etcd + kube-apiserver + kube-controller-manager),
+the simulator and the operator, then in one run:
+
+1. creates N Servers at once and times until every one is ACTIVE;
+2. counts API writes from kube-apiserver's own /metrics (apiserver_request_total, before and
+   after): the operator's (Servers' status, VirtualMachines, Secrets, Events, migrations) per
+   server, and the simulator's (VMIs, VM/VMI status) separately, since on a real cluster
+   KubeVirt makes those;
+3. samples the operator's peak RSS;
+4. creates N bare VirtualMachine objects directly with the same client concurrency: the API
+   server's own create rate on this machine, which the boot rate is compared with.
+
+Prints a table and, last, one JSON line:
+{"boot": {"servers": N, "nodes": M, "seconds": ..., "servers_per_s": ..., "direct_vms_per_s": ...,
+          "ratio": ..., "writes_per_server": ..., "operator_rss_mb": ...}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "operator"))
+
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY"}
+LINE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
+# what KubeVirt/CDI would write on a real cluster (the simulator plays them here)
+SIMULATED = {("virtualmachineinstances", ""), ("virtualmachineinstances", "status"),
+             ("virtualmachines", "status"), ("virtualmachineinstancemigrations", "status"),
+             ("persistentvolumeclaims", ""), ("persistentvolumeclaims", "status"),
+             ("persistentvolumes", ""), ("persistentvolumes", "status"), ("datavolumes", "status"),
+             ("storageclasses", ""), ("volumesnapshotclasses", "")}
+# written by the benchmark itself (the user's creates) or by the control plane's own loops
+NOT_OPERATOR = {("servers", ""), ("flavors", ""), ("images", ""), ("namespaces", ""), ("leases", ""),
+                ("nodes", ""), ("nodes", "status"), ("customresourcedefinitions", ""),
+                ("customresourcedefinitions", "status"), ("configmaps", ""), ("serviceaccounts", ""),
+                ("endpointslices", ""), ("events", "controller")}
+
+
+def api_writes(dev) -> Counter:
+    ctx = ssl.create_default_context(cafile=str(dev.pki / "server-ca.crt"))
+    ctx.load_cert_chain(dev.pki / "admin.crt", dev.pki / "admin.key")
+    with urllib.request.urlopen(dev.server + "/metrics", context=ctx, timeout=10) as resp:
+        text = resp.read().decode()
+    out: Counter = Counter()
+    for line in text.splitlines():
+        m = LINE.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group("labels")))
+        if labels.get("verb") in WRITE_VERBS:
+            out[(labels.get("resource", ""), labels.get("subresource", ""), labels["verb"])] += float(m.group("value"))
+    return out
+
+
+def split_writes(delta: Counter, servers: int) -> tuple[int, int, dict]:
+    operator = simulator = 0
+    detail: Counter = Counter()
+    for (resource, sub, verb), n in delta.items():
+        if n <= 0:
+            continue
+        if (resource, sub) in SIMULATED:
+            simulator += n
+        elif (resource, sub) not in NOT_OPERATOR and not (resource == "servers" and sub == "" and verb == "POST"):
+            operator += n
+            detail[f"{verb} {resource}{'/' + sub if sub else ''}"] += int(n)
+    return int(operator), int(simulator), dict(detail)
+
+
+def rss_sampler(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    import psutil
+
+    proc = psutil.Process(pid)
+    while not stop.is_set():
+        try:
+            peak[0] = max(peak[0], proc.memory_info().rss / 2**20)
+        except psutil.Error:
+            return
+        stop.wait(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, default=200)
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=16, help="client threads creating objects")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+
+    from kubernetes import client
+
+    from kubestack.devcluster.cluster import DevCluster, find_bin_dir, node_specs
+    from kubestack.devcluster.clients import api_client
+    from kubestack.devcluster.crds import install_crds
+
+    state = Path(tempfile.mkdtemp(prefix="kubestack-bench-"))
+    dev = DevCluster(state, find_bin_dir(REPO))
+    procs: list[subprocess.Popen] = []
+    try:
+        dev.up(node_specs(args.nodes, ["az1", "az2", "az3"]))
+        install_crds(dev.kubeconfig)
+        api = api_client(dev.kubeconfig)
+        custom = client.CustomObjectsApi(api)
+        core = client.CoreV1Api(api)
+        for ns in ("bench", "direct"):
+            core.create_namespace({"metadata": {"name": ns}})
+        py = [sys.executable, "-m", "kubestack"]
+        logs = state / "logs"
+        sim = subprocess.Popen([*py, "simulate", "--kubeconfig", str(dev.kubeconfig)],
+                               stdout=open(logs / "simulator.log", "wb"), stderr=subprocess.STDOUT)
+        op = subprocess.Popen([*py, "operator", "--kubeconfig", str(dev.kubeconfig), "--vm-actions", "simulator",
+                               "--probe-port", "0", "--probe-host", "127.0.0.1", "--log-level", "WARNING"],
+                              stdout=open(logs / "operator.log", "wb"), stderr=subprocess.STDOUT)
+        procs += [sim, op]
+        custom.create_cluster_custom_object("kubestack.io", "v1alpha1", "flavors", {
+            "apiVersion": "kubestack.io/v1alpha1", "kind": "Flavor", "metadata": {"name": "m1.small"},
+            "spec": {"vcpus": 1, "ram": 2048, "disk": 20}})
+        custom.create_namespaced_custom_object("kubestack.io", "v1alpha1", "bench", "images", {
+            "apiVersion": "kubestack.io/v1alpha1", "kind": "Image", "metadata": {"name": "cirros"},
+            "spec": {"source": {"registry": "docker://quay.io/kubevirt/cirros-container-disk-demo"},
+                     "containerDisk": True, "containerFormat": "docker", "diskFormat": "qcow2"}})
+        _wait(lambda: _image_active(custom), 120, "image active")
+        # the operator is ready once its first reconcile of anything has happened; a server
+        # booted before the timed run proves the whole path works
+        _wait(lambda: _lease_held(api), 120, "operator leading")
+
+        peak = [0.0]
+        stop = threading.Event()
+        threading.Thread(target=rss_sampler, args=(op.pid, stop, peak), daemon=True).start()
+
+        before = api_writes(dev)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(lambda i: custom.create_namespaced_custom_object(
+                "kubestack.io", "v1alpha1", "bench", "servers", {
+                    "apiVersion": "kubestack.io/v1alpha1", "kind": "Server",
+                    "metadata": {"name": f"bench-{i:05d}"},
+                    "spec": {"flavor": "m1.small", "image": "cirros"}}), range(args.servers)))
+        _wait(lambda: _active(custom) >= args.servers, args.timeout, f"{args.servers} ACTIVE")
+        seconds = time.perf_counter() - start
+        time.sleep(2)  # let trailing Events land before counting
+        after = api_writes(dev)
+        stop.set()
+        delta = Counter({k: after[k] - before.get(k, 0) for k in after})
+        op_writes, sim_writes, detail = split_writes(delta, args.servers)
+
+        vm_body = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                   "spec": {"runStrategy": "Halted", "template": {"spec": {
+                       "domain": {"devices": {"disks": [{"name": "root", "disk": {"bus": "virtio"}}]},
+                                  "memory": {"guest": "2048Mi"}},
+                       "volumes": [{"name": "root", "containerDisk": {"image": "quay.io/kubevirt/cirros"}}]}}}}
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(lambda i: custom.create_namespaced_custom_object(
+                "kubevirt.io", "v1", "direct", "virtualmachines",
+                {**vm_body, "metadata": {"name": f"direct-{i:05d}"}}), range(args.servers)))
+        direct = time.perf_counter() - start
+
+        result = {
+            "servers": args.servers, "nodes": args.nodes, "seconds": round(seconds, 3),
+            "servers_per_s": round(args.servers / seconds, 2),
+            "direct_vms_per_s": round(args.servers / direct, 2),
+            "ratio": round((args.servers / seconds) / (args.servers / direct), 3),
+            "writes_per_server": round(op_writes / args.servers, 2),
+            "operator_rss_mb": round(peak[0], 1),
+        }
+        print(f"{'metric':34} {'value':>12}")
+        print(f"{'servers / nodes':34} {args.servers:>6} / {args.nodes:<5}")
+        print(f"{'time to all ACTIVE (s)':34} {seconds:>12.2f}")
+        print(f"{'servers ACTIVE per s':34} {result['servers_per_s']:>12.2f}")
+        print(f"{'bare VMs created per s (direct)':34} {result['direct_vms_per_s']:>12.2f}")
+        print(f"{'ratio (boot rate / create rate)':34} {result['ratio']:>12.3f}")
+        print(f"{'operator API writes per server':34} {result['writes_per_server']:>12.2f}")
+        print(f"{'simulator writes per server':34} {sim_writes / args.servers:>12.2f}")
+        print(f"{'operator peak RSS (MB)':34} {peak[0]:>12.1f}")
+        print("operator writes by kind: " + ", ".join(f"{k}={v}" for k, v in sorted(detail.items())))
+        print(json.dumps({"boot": result}))
+        return 0
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        dev.down()
+
+
+def _wait(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"boot benchmark: {what} not reached within {timeout:.0f}s")
+
+
+def _image_active(custom) -> bool:
+    image = custom.get_namespaced_custom_object("kubestack.io", "v1alpha1", "bench", "images", "cirros")
+    return (image.get("status") or {}).get("status") == "active"
+
+
+def _lease_held(api) -> bool:
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    try:
+        lease = client.CoordinationV1Api(api).read_namespaced_lease("kubestack-operator", "kubestack-system")
+    except ApiException:
+        return False
+    return bool(lease.spec.holder_identity)
+
+
+def _active(custom) -> int:
+    items = custom.list_namespaced_custom_object("kubestack.io", "v1alpha1", "bench", "servers")["items"]
+    return sum(1 for s in items if (s.get("status") or {}).get("status") == "ACTIVE")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Network controller: the NAD in the network's own namespace, status (ACTIVE, subnets with
+allocated/available counts, the NADs), NADs of shared networks in other namespaces kept in
+step and removed with the network. NADs for other namespaces are made on demand when a
+Server there uses a shared network (kubestack.network.ports.ensure_nad)."""
+
+from __future__ import annotations
+
+import json
+
+import kopf
+from kubernetes.client.rest import ApiException
+
+from kubestack.api.network import Network
+from kubestack.k8s import client as k8s
+from kubestack.k8s.conditions import set_condition
+from kubestack.k8s.events import NORMAL, WARNING, post
+from kubestack.k8s.objects import status_diff
+from kubestack.network import cni, ipam, naming
+from kubestack.network.kube import Kube, owner_ref
+from kubestack.network.ports import port_addresses
+from kubestack.network.resolve import NetworkRefError, plans_of, ResolvedNetwork
+from kubestack.runtime.metrics import instrumented
+
+NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+
+
+def _sync(body, namespace, name, logger) -> None:
+    kube = Kube(k8s.api())
+    body = dict(body)
+    model = Network.from_k8s(body)
+    status = body.get("status") or {}
+    try:
+        plans = plans_of(model)
+    except NetworkRefError as exc:
+        _status(kube, body, {"status": "ERROR", "reason": exc.message}, False, "InvalidSubnet", exc.message)
+        post(body, WARNING, "InvalidSubnet", exc.message)
+        return
+    net = ResolvedNetwork(namespace, name, body, model, plans)
+    nads = []
+    selector = f"{naming.LABEL_NETWORK}={naming.label_value(name)},{naming.LABEL_NETWORK_NS}={namespace}"
+    existing = {(n["metadata"]["namespace"], n["metadata"]["name"]): n
+                for n in kube.custom.list_cluster_custom_object(*NAD, label_selector=selector)["items"]}
+    targets = {(namespace, naming.nad_name(namespace, name, namespace))} | set(existing)
+    for ns, nad_name in sorted(targets):
+        owners = [owner_ref(body, controller=True)] if ns == namespace else None
+        want = cni.nad(namespace, name, model.spec, ns, owner_references=owners)
+        cur = existing.get((ns, nad_name))
+        if cur is None:
+            kube.create(*NAD, ns, want)
+        elif json.loads(cur["spec"]["config"]) != json.loads(want["spec"]["config"]):
+            kube.patch(*NAD, ns, nad_name, {"spec": want["spec"]})
+        nads.append(f"{ns}/{nad_name}")
+    counts = port_addresses(kube, net)
+    subnets = []
+    for p in plans:
+        used = counts.get(p.name, 0)
+        subnets.append({"name": p.name, "cidr": str(p.cidr),
+                        "gatewayIp": str(p.gateway) if p.gateway else None,
+                        "allocated": used, "available": max(ipam.pool_size(p) - used, 0)})
+    summary = ", ".join(f"{p.name}={p.cidr}" for p in plans) or None
+    desired = {"status": "ACTIVE", "subnets": [{k: v for k, v in s.items() if v is not None} for s in subnets],
+               "subnetSummary": summary, "attachmentDefinitions": nads, "reason": None}
+    if status.get("status") != "ACTIVE":
+        post(body, NORMAL, "Active", f"network {name} is ACTIVE ({summary or 'no subnets'})")
+    _status(kube, body, desired, True, "Active", "")
+
+
+def _status(kube, body, desired, ready, reason, message) -> None:
+    status = body.get("status") or {}
+    gen = body["metadata"].get("generation")
+    desired = {**desired, "observedGeneration": gen,
+               "conditions": set_condition(status.get("conditions"), "Ready", ready, reason, message, gen)}
+    patch = status_diff(status, desired)
+    if patch:
+        kube.patch_status("networks", body["metadata"]["namespace"], body["metadata"]["name"], patch)
+
+
+@kopf.on.resume("kubestack.io", "v1alpha1", "networks")
+@kopf.on.create("kubestack.io", "v1alpha1", "networks")
+@kopf.on.update("kubestack.io", "v1alpha1", "networks", field="spec")
+@instrumented("Network")
+def network_sync(body, namespace, name, logger, **_):
+    try:
+        _sync(body, namespace, name, logger)
+    except ApiException as exc:
+        raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
+
+
+@kopf.timer("kubestack.io", "v1alpha1", "networks", interval=30, idle=10)
+@instrumented("Network")
+def network_usage(body, namespace, name, logger, **_):
+    """Refresh allocated/available counts (ports come and go without touching the Network)."""
+    try:
+        _sync(body, namespace, name, logger)
+    except ApiException as exc:
+        raise kopf.TemporaryError(f"API error: {exc.reason}", delay=10)
+
+
+@kopf.on.delete("kubestack.io", "v1alpha1", "networks")
+@instrumented("Network")
+def network_delete(body, namespace, name, logger, **_):
+    """NADs in other namespaces have no owner reference to the network: delete them."""
+    kube = Kube(k8s.api())
+    selector = f"{naming.LABEL_NETWORK}={naming.label_value(name)},{naming.LABEL_NETWORK_NS}={namespace}"
+    for nad in kube.custom.list_cluster_custom_object(*NAD, label_selector=selector)["items"]:
+        if nad["metadata"]["namespace"] != namespace:
+            kube.delete(*NAD, nad["metadata"]["namespace"], nad["metadata"]["name"])

@@ -1,0 +1,9 @@
+"""Neutron's domain: IPAM, ports, NetworkAttachmentDefinition (CNI) configs, cloud-init
+network data, security groups as (Multi)NetworkPolicies, floating IPs.
+
+Pure modules: :mod:`.ipam`, :mod:`.mac`, :mod:`.cni`, :mod:`.cloudinit`, :mod:`.policy`,
+:mod:`.naming`. Effect modules take a ``kubernetes.client.ApiClient`` explicitly (so tests
+can hand them any client): :mod:`.ports` (port and fixed-IP allocation for Servers),
+:mod:`.resolve` (network lookup and project isolation), :mod:`.attachments` (NADs),
+:mod:`.secgroups` (policy sync of a namespace), :mod:`.floating` (floating IP Services).
+"""

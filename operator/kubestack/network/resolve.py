@@ -1,0 +1,78 @@
+"""Finding a Network from a reference, with Neutron's project isolation.
+
+A Network lives in its project's namespace. A reference is ``name`` (the referrer's own
+namespace) or ``namespace/name``. Another project's network may be used for ports only when
+it is ``shared``, and as a floating IP pool / router gateway only when it is ``external``;
+anything else is refused with a fault that says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubestack.api.network import Network
+
+from . import ipam, naming
+from .kube import Kube
+
+
+class NetworkRefError(Exception):
+    def __init__(self, message: str, code: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class ResolvedNetwork:
+    namespace: str
+    name: str
+    body: dict
+    model: Network
+    plans: list[ipam.SubnetPlan]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Purpose:
+    PORT = "port"
+    FLOATING = "floating"
+    GATEWAY = "gateway"
+
+
+def plans_of(model: Network) -> list[ipam.SubnetPlan]:
+    out = []
+    for subnet in model.spec.subnets:
+        p = ipam.plan(subnet)
+        problem = ipam.check_pools(p)
+        if problem:
+            raise NetworkRefError(f"Network {model.metadata.namespace}/{model.metadata.name}: {problem}")
+        out.append(p)
+    return out
+
+
+def resolve(kube: Kube, ref: str, referrer_ns: str, purpose: str = Purpose.PORT) -> ResolvedNetwork:
+    ns, name = naming.split_ref(ref, referrer_ns)
+    body = kube.ours("networks", ns, name)
+    if body is None:
+        raise NetworkRefError(f"Network {ref} could not be found.", 404)
+    model = Network.from_k8s(body)
+    if ns != referrer_ns:
+        if purpose == Purpose.PORT and not model.spec.shared:
+            raise NetworkRefError(
+                f"Network {ns}/{name} is a private network of project {ns}: project "
+                f"{referrer_ns} may not use it (only shared networks are usable by other "
+                f"projects).", 403)
+        if purpose in (Purpose.FLOATING, Purpose.GATEWAY) and not (model.spec.external or model.spec.shared):
+            raise NetworkRefError(
+                f"Network {ns}/{name} is a private network of project {ns}: project "
+                f"{referrer_ns} may not use it.", 403)
+    if purpose in (Purpose.FLOATING, Purpose.GATEWAY) and not model.spec.external:
+        raise NetworkRefError(
+            f"Network {ns}/{name} is not an external network: floating IPs and router "
+            f"gateways need a network with external: true.", 400)
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        raise NetworkRefError(f"Network {ns}/{name} is being deleted.", 409)
+    return ResolvedNetwork(ns, name, body, model, plans_of(model))
