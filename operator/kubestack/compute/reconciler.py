@@ -20,18 +20,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import yaml
+
 from kubestack.api.common import Fault
 from kubestack.api.server import (
     DesiredPowerState, FlavorSnapshot, RebootType, ResizeConfirmation, Server, ServerState, TaskState,
     PowerState, VmState,
 )
 from kubestack.compute import cloudinit, state
-from kubestack.compute.references import ReferenceError, Resolved, resolve
+from kubestack.compute.references import RETRYABLE, ReferenceError, Resolved, group_name, resolve
 from kubestack.compute.render import (
-    HOSTNAME_LABEL, VMInputs, cloud_init_secret, needs_cloud_init_secret, render_vm,
+    HOSTNAME_LABEL, POD_NETWORK, Interface, VMInputs, cloud_init_secret, interfaces_of, needs_cloud_init_secret,
+    network_data_of, render_vm,
 )
 from kubestack.compute.vmactions import VMActionError
 from kubestack.k8s.conditions import set_condition
+from kubestack.network.interfaces import network_data
+from kubestack.network.ports import PortError
 from kubestack.scheduler import NoValidHost, RequestSpec, Scheduler, SchedulerHints, Usage
 from kubestack.scheduler import Flavor as SchedFlavor
 from kubestack.scheduler import ServerGroup as SchedGroup
@@ -51,6 +56,7 @@ class Cluster(Protocol):
     def server_group(self, namespace: str, name: str) -> dict | None: ...
     def server(self, namespace: str, name: str) -> dict | None: ...
     def secret_value(self, namespace: str, name: str, key: str) -> str | None: ...
+    def ports(self, server: Mapping[str, Any]) -> list: ...
     def node(self, name: str) -> dict | None: ...
     def vm(self, namespace: str, name: str) -> dict | None: ...
     def vmi(self, namespace: str, name: str) -> dict | None: ...
@@ -126,7 +132,7 @@ class ServerReconciler:
         if not host or not flavor or st.get("status") == ServerState.SHELVED_OFFLOADED:
             return
         ns = server["metadata"]["namespace"]
-        group = (server.get("spec") or {}).get("serverGroup")
+        group = group_name(Server.from_k8s(server).spec)
         self.cache.add_instance(
             host, instance_id(server), _usage(FlavorSnapshot.model_validate(flavor)), project=ns,
             building=st.get("status") == ServerState.BUILD,
@@ -167,10 +173,10 @@ class ServerReconciler:
         st = out.status
         spec = model.spec
         status = st.get("status")
-        if status == ServerState.ERROR and not st.get("host") and \
-                st.get("observedGeneration") == server["metadata"].get("generation") and \
-                (st.get("fault") or {}).get("code") == 500:
-            return  # Nova: no valid host is final until the request changes
+        ready = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), {})
+        if status == ServerState.ERROR and not st.get("host") and ready.get("reason") not in RETRYABLE and \
+                st.get("observedGeneration") == server["metadata"].get("generation"):
+            return  # Nova: a failed build is final until the request changes
         if spec.power_state == DesiredPowerState.SHELVED and not st.get("host") and status in (
                 ServerState.SHELVED_OFFLOADED,):
             return
@@ -194,6 +200,8 @@ class ServerReconciler:
         if self._migrate(server, model, vm, vmi, out):
             return
         vm = self._ensure_vm(server, model, resolved, vm, vmi, out)
+        if vm is None:
+            return
         if self._rebuild(server, model, resolved, vm, vmi, out):
             return
         if self._reboot(server, model, vm, vmi, out):
@@ -253,29 +261,51 @@ class ServerReconciler:
                                                   + (f" in zone {zone}" if zone else "")))
 
     # ------------------------------------------------------------------ the VM
+    def _interfaces(self, server, model: Server, vm) -> tuple[list[Interface], str | None]:
+        """The guest NICs and cloud-init network data: from the existing VM (it records its
+        ports' addresses), else from the network service, which allocates the ports
+        (idempotent: the same server always gets the same ports, IPs and MACs back)."""
+        if vm is not None:
+            return interfaces_of(vm), network_data_of(vm)
+        if not model.spec.networks:
+            return [POD_NETWORK], None
+        allocated = self.cluster.ports(server)
+        interfaces = [Interface(name=i.name, nad=i.nad, mac=i.mac, ips=tuple(i.ips), network=i.network_name)
+                      for i in allocated]
+        return interfaces, yaml.safe_dump(network_data(allocated), sort_keys=False)
+
     def _desired_vm(self, server: dict, model: Server, resolved: Resolved, host: str,
-                    flavor: FlavorSnapshot, running: bool) -> tuple[dict, dict | None]:
+                    flavor: FlavorSnapshot, running: bool, vm) -> tuple[dict, dict | None]:
         ns, name = model.metadata.namespace, model.metadata.name
         keys = [resolved.public_key] if resolved.public_key else []
         hostname = model.spec.hostname or name
         user_data = cloudinit.user_data(resolved.user_data, hostname=hostname, public_keys=keys)
+        interfaces, net_data = self._interfaces(server, model, vm)
         secret = None
         secret_name = None
-        if needs_cloud_init_secret(user_data, None):
+        if needs_cloud_init_secret(user_data, net_data) or _uses_cloud_init_secret(vm):
             secret_name = f"{name}-cloudinit"
-            secret = cloud_init_secret(secret_name, ns, owner_ref(server), user_data, None)
-        vm = render_vm(VMInputs(
+            secret = cloud_init_secret(secret_name, ns, owner_ref(server), user_data, net_data)
+        desired = render_vm(VMInputs(
             name=name, namespace=ns, owner=owner_ref(server), host=host, flavor=flavor,
             hostname=hostname, running=running, disks=resolved.disks, user_data=user_data,
-            cloud_init_secret=secret_name, security_groups=tuple(model.spec.security_groups),
+            network_data=net_data, cloud_init_secret=secret_name, interfaces=interfaces,
         ))
-        return vm, secret
+        return desired, secret
 
-    def _ensure_vm(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> dict:
+    def _ensure_vm(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> dict | None:
         st = out.status
         flavor = FlavorSnapshot.model_validate(st["flavor"])
         running = model.spec.power_state != DesiredPowerState.STOPPED
-        desired, secret = self._desired_vm(server, model, resolved, st["host"], flavor, running)
+        try:
+            desired, secret = self._desired_vm(server, model, resolved, st["host"], flavor, running, vm)
+        except PortError as exc:
+            # Nova's "networking" step failed: give the host back, build nothing
+            self.forget(server)
+            st.update(host=None, hypervisorHostname=None, availabilityZone=None)
+            st["conditions"] = set_condition(st.get("conditions"), "Scheduled", False, "PortError", str(exc))
+            self._error(out, getattr(exc, "code", 500) or 500, str(exc), reason="PortError")
+            return None
         if vm is None:
             if secret is not None:
                 self.cluster.create(secret)
@@ -313,9 +343,9 @@ class ServerReconciler:
         if observed.problem and launched and _host_down(self.cluster.node(st["host"])):
             observed = state.Observed(ServerState.ERROR, PowerState.NOSTATE, VmState.ERROR, None,
                                       f"host {st['host']} is down")
-        self._apply_observed(server, model, observed, vmi, out)
+        self._apply_observed(server, model, observed, vm, vmi, out)
 
-    def _apply_observed(self, server, model: Server, observed: state.Observed, vmi, out: Outcome) -> None:
+    def _apply_observed(self, server, model: Server, observed: state.Observed, vm, vmi, out: Outcome) -> None:
         st = out.status
         previous = st.get("status")
         st.update(status=observed.status, powerState=observed.power_state, vmState=observed.vm_state,
@@ -323,13 +353,13 @@ class ServerReconciler:
         if observed.status == ServerState.ERROR:
             self._error(out, 500, observed.problem or "virtual machine failed", reason="VMFailed",
                         keep_status=True)
-        elif observed.status != ServerState.BUILD:
-            st["fault"] = None
+        elif previous == ServerState.ERROR:
+            st["fault"] = None  # recovered; other faults stay as the last action's record
         if observed.status == ServerState.ACTIVE and not st.get("launchedAt"):
             st["launchedAt"] = now()
             if self.cache.instance(instance_id(server)):
                 self.cache.set_building(instance_id(server), False)
-        self._addresses(vmi, out)
+        self._addresses(vm, vmi, out)
         ready = observed.status == ServerState.ACTIVE and observed.task_state is None
         st["conditions"] = set_condition(
             st.get("conditions"), "Ready", ready, str(observed.status),
@@ -344,15 +374,24 @@ class ServerReconciler:
                 msg += f": {observed.problem}"
             out.events.append((kind, str(observed.status).title().replace("_", ""), msg))
 
-    def _addresses(self, vmi, out: Outcome) -> None:
-        ips = state.interface_ips(vmi)
-        if not ips:
-            return
+    def _addresses(self, vm, vmi, out: Outcome) -> None:
+        """Nova's addresses: a tenant port's fixed IPs as allocated (Neutron's view), the pod
+        network's as the VMI reports them."""
+        reported = state.interface_ips(vmi)
         addresses: dict[str, list[dict]] = {}
-        for iface_name, values in ips.items():
-            net = "pod" if iface_name == "default" else iface_name
-            addresses[net] = [{"addr": ip.split("/")[0], "version": 6 if ":" in ip else 4, "type": "fixed"}
-                              for ip in values]
+        for iface in interfaces_of(vm) if vm is not None else []:
+            ips = list(iface.ips) if iface.nad else reported.get(iface.name, [])
+            if not ips:
+                continue
+            entries = addresses.setdefault(iface.network or ("pod" if iface.nad is None else iface.name), [])
+            for ip in ips:
+                addr = ip.split("/")[0]
+                entry = {"addr": addr, "version": 6 if ":" in addr else 4, "type": "fixed"}
+                if iface.mac:
+                    entry["macAddr"] = iface.mac
+                entries.append(entry)
+        if not addresses:
+            return
         out.status["addresses"] = addresses
         out.status["networks"] = "; ".join(
             f"{net}=" + ", ".join(a["addr"] for a in addrs) for net, addrs in sorted(addresses.items()))
@@ -709,6 +748,13 @@ def _host_down(node: Mapping[str, Any] | None) -> bool:
     for cond in (node.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
             return cond.get("status") != "True"
+    return False
+
+
+def _uses_cloud_init_secret(vm: Mapping[str, Any] | None) -> bool:
+    for volume in ((((vm or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []:
+        if volume.get("name") == "cloudinitdisk":
+            return "secretRef" in (volume.get("cloudInitNoCloud") or {})
     return False
 
 

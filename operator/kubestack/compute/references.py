@@ -38,6 +38,17 @@ class Resolved:
     server_group: SchedGroup | None = None
 
 
+def group_name(spec) -> str | None:
+    """The server group, named by spec.serverGroup or by the scheduler hint `group`."""
+    return spec.server_group or (spec.scheduler_hints.group if spec.scheduler_hints else None)
+
+
+# references that may still appear (GitOps applies a Server and its Flavor in any order):
+# a Server in ERROR for one of these is looked at again when such an object changes
+RETRYABLE = frozenset({"FlavorNotFound", "ImageNotFound", "ImageNotActive", "KeyPairNotFound",
+                       "ServerGroupNotFound", "UserDataNotFound", "QuotaExceeded"})
+
+
 def split_ref(namespace: str, ref: str) -> tuple[str, str]:
     """`name` is in the server's own project; `project/name` in another one."""
     if "/" in ref:
@@ -109,14 +120,15 @@ def resolve(cluster, server: Mapping[str, Any], model: Server, *, for_boot: bool
                                  reason="UserDataNotFound")
         resolved.user_data = data
 
-    group_name = spec.server_group or (spec.scheduler_hints.group if spec.scheduler_hints else None)
-    if group_name:
-        group = cluster.server_group(ns, group_name)
-        if group is None:
-            raise ReferenceError(f"Server group {group_name} could not be found.", reason="ServerGroupNotFound")
-        gspec = group.get("spec") or {}
+    group = group_name(spec)
+    if group and for_boot:  # only placement reads the group: deleting it later is harmless
+        group_name_ = group
+        group_obj = cluster.server_group(ns, group_name_)
+        if group_obj is None:
+            raise ReferenceError(f"Server group {group_name_} could not be found.", reason="ServerGroupNotFound")
+        gspec = group_obj.get("spec") or {}
         resolved.server_group = SchedGroup(
-            name=f"{ns}/{group_name}", policy=gspec["policy"],
+            name=f"{ns}/{group_name_}", policy=gspec["policy"],
             max_server_per_host=(gspec.get("rules") or {}).get("maxServerPerHost"))
     return resolved
 

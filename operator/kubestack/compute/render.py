@@ -9,6 +9,7 @@ where the scheduler claimed the resources.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,6 @@ SERVER_LABEL = "kubestack.io/server"
 FLAVOR_ANNOTATION = "kubestack.io/flavor"
 INTERFACE_ADDRESSES_ANNOTATION = "kubestack.io/interface-addresses"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
-SECURITY_GROUP_LABEL_PREFIX = "sg.kubestack.io/"
 CLOUD_INIT_VOLUME = "cloudinitdisk"
 ROOT_DISK = "rootdisk"
 # KubeVirt's admission refuses inline NoCloud user/network data above 2 KiB; bigger
@@ -34,6 +34,7 @@ class Interface:
     nad: str | None = None  # "namespace/name" of the NetworkAttachmentDefinition; None = pod
     mac: str | None = None
     ips: tuple[str, ...] = ()  # CIDR notation, e.g. 10.0.0.5/24
+    network: str | None = None  # the Network's name, as `openstack server list` shows it
 
     def kubevirt(self) -> tuple[dict, dict]:
         """(domain.devices.interfaces entry, spec.networks entry)."""
@@ -80,7 +81,6 @@ class VMInputs:
     user_data: str = ""
     network_data: str | None = None
     cloud_init_secret: str | None = None  # set when the documents are too big to inline
-    security_groups: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -153,12 +153,11 @@ def render_vm(inputs: VMInputs) -> dict:
     disks = [*inputs.disks, *_flavor_disks(inputs.flavor), _cloud_init(inputs)]
     ifaces, nets = zip(*(i.kubevirt() for i in inputs.interfaces)) if inputs.interfaces else ((), ())
     labels = {SERVER_LABEL: inputs.name, **inputs.labels}
-    template_labels = {
-        SERVER_LABEL: inputs.name,
-        "kubevirt.io/domain": inputs.name,
-        **{f"{SECURITY_GROUP_LABEL_PREFIX}{g}": "" for g in inputs.security_groups},
-    }
-    addresses = {i.name: {"ips": list(i.ips), "mac": i.mac} for i in inputs.interfaces if i.ips}
+    # security groups select the launcher pod by KubeVirt's vm.kubevirt.io/name label, which
+    # needs no restart when a server's groups change
+    template_labels = {SERVER_LABEL: inputs.name, "kubevirt.io/domain": inputs.name}
+    addresses = {i.name: {"ips": list(i.ips), "mac": i.mac, "network": i.network}
+                 for i in inputs.interfaces if i.ips}
     template_annotations = {INTERFACE_ADDRESSES_ANNOTATION: json.dumps(addresses, sort_keys=True)} \
         if addresses else {}
     flavor = inputs.flavor
@@ -197,3 +196,28 @@ def render_vm(inputs: VMInputs) -> dict:
             },
         },
     }
+
+
+def interfaces_of(vm: Mapping[str, Any]) -> list[Interface]:
+    """The interfaces a rendered VM carries (the VM is the record of its ports' addresses,
+    so an existing server is re-rendered without asking the network service again)."""
+    tpl = (vm.get("spec") or {}).get("template") or {}
+    spec = tpl.get("spec") or {}
+    addresses = json.loads(((tpl.get("metadata") or {}).get("annotations") or {}).get(
+        INTERFACE_ADDRESSES_ANNOTATION) or "{}")
+    nets = {n["name"]: n for n in spec.get("networks") or []}
+    out = []
+    for iface in ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []:
+        net = nets.get(iface["name"]) or {}
+        nad = (net.get("multus") or {}).get("networkName")
+        known = addresses.get(iface["name"]) or {}
+        out.append(Interface(name=iface["name"], nad=nad, mac=iface.get("macAddress"),
+                             ips=tuple(known.get("ips") or ()), network=known.get("network")))
+    return out
+
+
+def network_data_of(vm: Mapping[str, Any]) -> str | None:
+    for volume in ((((vm.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []):
+        if volume.get("name") == CLOUD_INIT_VOLUME:
+            return (volume.get("cloudInitNoCloud") or {}).get("networkData")
+    return None

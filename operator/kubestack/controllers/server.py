@@ -105,6 +105,11 @@ class ApiCluster:
         value = (secret.data or {}).get(key)
         return base64.b64decode(value).decode() if value is not None else None
 
+    def ports(self, server: Mapping[str, Any]) -> list:
+        from kubestack.network.ports import allocate_server_ports
+
+        return allocate_server_ports(api(), dict(server))
+
     def create(self, obj: dict) -> dict:
         ns = obj["metadata"].get("namespace")
         if obj["kind"] == "Secret":
