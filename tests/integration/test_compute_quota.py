@@ -1,0 +1,66 @@
+"""Nova's quotas on servers (instances, cores, ram), enforced by the operator before anything
+is built, also when many creates race for the last slots."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from support.compute import create_flavor, create_image, create_server, custom, patch_server, vm, wait_for, wait_status
+
+
+def _project(cluster, quotas: dict) -> str:
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    custom(cluster).create_cluster_custom_object("kubestack.io", "v1alpha1", "projects", {
+        "apiVersion": "kubestack.io/v1alpha1", "kind": "Project", "metadata": {"name": name},
+        "spec": {"quotas": quotas, "cascadeDelete": True}})
+    wait_for(lambda: ((custom(cluster).get_cluster_custom_object("kubestack.io", "v1alpha1", "projects", name)
+                       .get("status") or {}).get("phase") == "Active"), what="project Active")
+    return name
+
+
+def _states(cluster, namespace) -> list[str]:
+    items = custom(cluster).list_namespaced_custom_object("kubestack.io", "v1alpha1", namespace, "servers")["items"]
+    return [(s.get("status") or {}).get("status") for s in items if not (s.get("status") or {}).get("taskState")]
+
+
+def test_instances_cores_and_ram_quotas(cluster, kubestack):
+    ns = _project(cluster, {"instances": 2, "cores": 3, "ram": 4096})
+    try:
+        small = create_flavor(cluster, vcpus=1, ram=1024)
+        big = create_flavor(cluster, vcpus=2, ram=2048)
+        create_image(cluster, ns)
+        create_server(cluster, ns, "a", small)
+        wait_status(cluster, ns, "a", "ACTIVE")
+        create_server(cluster, ns, "b", big)
+        create_server(cluster, ns, "c", big)  # would be 5 cores and 3 instances
+        wait_status(cluster, ns, "b", "ACTIVE")
+        s = wait_status(cluster, ns, "c", "ERROR")
+        assert s["status"]["fault"]["message"] == (
+            "Quota exceeded for instances, cores, ram: Requested 1, 2, 2048, but already used 2, 3, 3072 "
+            "of 2, 3, 4096 instances, cores, ram")
+        assert vm(cluster, ns, "c") is None
+        # a resize that would exceed cores is refused, the server keeps running as it was
+        patch_server(cluster, ns, "a", {"flavor": big})
+        s = wait_for(lambda: (x := custom(cluster).get_namespaced_custom_object(
+            "kubestack.io", "v1alpha1", ns, "servers", "a"))["status"].get("fault") and x, what="resize refused")
+        assert s["status"]["fault"]["message"].startswith("Quota exceeded for cores")
+    finally:
+        custom(cluster).delete_cluster_custom_object("kubestack.io", "v1alpha1", "projects", ns)
+
+
+def test_twenty_concurrent_creates_race_for_five_slots(cluster, kubestack):
+    ns = _project(cluster, {"instances": 5, "cores": 100, "ram": 1024000})
+    try:
+        flavor = create_flavor(cluster, vcpus=1, ram=512)
+        create_image(cluster, ns)
+        with ThreadPoolExecutor(10) as pool:
+            list(pool.map(lambda i: create_server(cluster, ns, f"r{i:02d}", flavor), range(20)))
+        wait_for(lambda: len([s for s in _states(cluster, ns) if s in ("ACTIVE", "ERROR")]) == 20,
+                 timeout=120, what="20 settled")
+        states = _states(cluster, ns)
+        assert states.count("ACTIVE") == 5 and states.count("ERROR") == 15
+        vms = custom(cluster).list_namespaced_custom_object("kubevirt.io", "v1", ns, "virtualmachines")["items"]
+        assert len(vms) == 5
+    finally:
+        custom(cluster).delete_cluster_custom_object("kubestack.io", "v1alpha1", "projects", ns)
