@@ -180,3 +180,57 @@ def test_delete_removes_what_the_server_created(cluster, kubestack, namespace):
              what="VM and VMI garbage-collected")
     assert vm(cluster, namespace, "stays") is not None
     assert server(cluster, namespace, "stays")["status"]["status"] == "ACTIVE"
+
+
+def test_multi_create_min_max(cluster, kubestack, namespace):
+    """openstack server create --min 2 --max 3 batch: batch-1..3, placed together."""
+    from support.compute import custom
+
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    create_server(cluster, namespace, "batch", flavor, minCount=2, maxCount=3)
+    s = wait_status(cluster, namespace, "batch", "ACTIVE")
+    assert s["status"]["networks"] == "3 servers: batch-1, batch-2, batch-3"
+    for i in (1, 2, 3):
+        member = server(cluster, namespace, f"batch-{i}")
+        assert member["status"]["status"] == "ACTIVE"
+        assert member["metadata"]["ownerReferences"][0]["name"] == "batch"
+        assert "minCount" not in member["spec"] or member["spec"]["minCount"] == 1
+        assert vm(cluster, namespace, f"batch-{i}") is not None
+    assert vm(cluster, namespace, "batch") is None  # the reservation itself has no VM
+    custom(cluster).delete_namespaced_custom_object("kubestack.io", "v1alpha1", namespace, "servers", "batch")
+    wait_for(lambda: all(server(cluster, namespace, f"batch-{i}") is None for i in (1, 2, 3)),
+             what="members deleted with the reservation")
+
+
+def test_evacuate_when_host_goes_down(cluster, kubestack, namespace):
+    """A host that goes NotReady: its servers (container disks) are rebuilt on another host
+    of the same zone."""
+    import uuid
+
+    from kubernetes import client
+
+    from kubestack.devcluster.cluster import NodeSpec
+
+    zone = f"ev-{uuid.uuid4().hex[:6]}"
+    hosts = [NodeSpec(name=f"{zone}-{i}", zone=zone) for i in range(2)]
+    cluster.dev.register_nodes(hosts)
+    core = client.CoreV1Api(cluster.api)
+    try:
+        flavor = create_flavor(cluster)
+        create_image(cluster, namespace)
+        s = _boot(cluster, namespace, "evac", flavor, availabilityZone=zone)
+        down = s["status"]["host"]
+        node = core.read_node_status(down)
+        for cond in node.status.conditions:
+            if cond.type == "Ready":
+                cond.status, cond.reason = "False", "KubeletNotReady"
+        core.replace_node_status(down, node)
+        s = wait_for(lambda: (x := server(cluster, namespace, "evac"))["status"].get("host") != down
+                     and x["status"]["status"] == "ACTIVE" and x, what="evacuated", timeout=60)
+        assert s["status"]["host"] in {h.name for h in hosts} - {down}
+        assert vmi(cluster, namespace, "evac")["status"]["nodeName"] == s["status"]["host"]
+        assert "Evacuated" in [e.reason for e in events_for(cluster, namespace, "evac")]
+    finally:
+        for h in hosts:
+            core.delete_node(h.name)

@@ -57,6 +57,7 @@ class Cluster(Protocol):
     def server(self, namespace: str, name: str) -> dict | None: ...
     def secret_value(self, namespace: str, name: str, key: str) -> str | None: ...
     def ports(self, server: Mapping[str, Any]) -> list: ...
+    def reservation_members(self, namespace: str, name: str) -> list[dict]: ...
     def node(self, name: str) -> dict | None: ...
     def vm(self, namespace: str, name: str) -> dict | None: ...
     def vmi(self, namespace: str, name: str) -> dict | None: ...
@@ -86,6 +87,28 @@ def now() -> str:
 
 def instance_id(server: Mapping[str, Any]) -> str:
     return server["metadata"]["uid"]
+
+
+RESERVATION_LABEL = "kubestack.io/reservation"
+RESERVED_CLAIM_ANNOTATION = "kubestack.io/reserved-claim"
+
+
+def is_reservation(model: Server) -> bool:
+    return (model.spec.max_count or model.spec.min_count) > 1
+
+
+def member_manifest(reservation: Mapping[str, Any], index: int, claim: str) -> dict:
+    """Server NAME-i of a multi-create (Nova's default display name template)."""
+    meta = reservation["metadata"]
+    spec = {k: v for k, v in (reservation.get("spec") or {}).items() if k not in ("minCount", "maxCount")}
+    return {
+        "apiVersion": reservation["apiVersion"], "kind": "Server",
+        "metadata": {"name": f"{meta['name']}-{index}", "namespace": meta["namespace"],
+                     "labels": {RESERVATION_LABEL: meta["name"]},
+                     "annotations": {RESERVED_CLAIM_ANNOTATION: claim},
+                     "ownerReferences": [owner_ref(reservation)]},
+        "spec": spec,
+    }
 
 
 def quota_key(server: Mapping[str, Any]) -> str:
@@ -177,8 +200,8 @@ class ServerReconciler:
         if status == ServerState.ERROR and not st.get("host") and ready.get("reason") not in RETRYABLE and \
                 st.get("observedGeneration") == server["metadata"].get("generation"):
             return  # Nova: a failed build is final until the request changes
-        if spec.power_state == DesiredPowerState.SHELVED and not st.get("host") and status in (
-                ServerState.SHELVED_OFFLOADED,):
+        if is_reservation(model):
+            self._multi_create(server, model, out)
             return
         if not st.get("host"):
             if status == ServerState.SHELVED_OFFLOADED and spec.power_state == DesiredPowerState.SHELVED:
@@ -222,24 +245,12 @@ class ServerReconciler:
                                    {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram})
             except QuotaExceeded as exc:
                 raise ReferenceError(str(exc), code=403, reason="QuotaExceeded") from exc
-        group = resolved.server_group
-        hints = spec_hints(model, self.cluster, ns)
-        request = RequestSpec(
-            flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
-                               disk_gb=flavor.disk, ephemeral_gb=flavor.ephemeral, swap_mb=flavor.swap,
-                               extra_specs=flavor.extra_specs),
-            image_properties=resolved.image_properties,
-            project=ns,
-            availability_zone=_zone(model.spec.availability_zone),
-            server_group=group,
-            scheduler_hints=hints,
-            instance_ids=(uid,),
-        )
         st = out.status
         st.update(status=ServerState.BUILD, taskState=TaskState.SCHEDULING, vmState=VmState.BUILDING,
                   powerState=PowerState.NOSTATE)
         try:
-            selection = self.scheduler.select_and_claim(request)[0]
+            selection = self._reserved_claim(server) or self.scheduler.select_and_claim(
+                self._request(model, resolved, (uid,)))[0]
         except NoValidHost as exc:
             if self.quota is not None:
                 self.quota.release(quota_key(server))
@@ -259,6 +270,72 @@ class ServerReconciler:
                                          f"claimed on {selection.host}")
         out.events.append(("Normal", "Scheduled", f"Scheduled to {selection.host}"
                                                   + (f" in zone {zone}" if zone else "")))
+
+    def _request(self, model: Server, resolved: Resolved, instance_ids: tuple[str, ...], *,
+                 min_count: int | None = None, max_count: int | None = None) -> RequestSpec:
+        flavor = resolved.flavor
+        return RequestSpec(
+            flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
+                               disk_gb=flavor.disk, ephemeral_gb=flavor.ephemeral, swap_mb=flavor.swap,
+                               extra_specs=flavor.extra_specs),
+            image_properties=resolved.image_properties,
+            project=model.metadata.namespace,
+            availability_zone=_zone(model.spec.availability_zone),
+            server_group=resolved.server_group,
+            scheduler_hints=spec_hints(model, self.cluster, model.metadata.namespace),
+            instance_ids=instance_ids, min_count=min_count, max_count=max_count,
+        )
+
+    def _reserved_claim(self, server: Mapping[str, Any]):
+        """A server made by a multi-create takes over the claim its reservation made for it
+        (the reservation placed every instance at once, all-or-nothing below minCount)."""
+        key = (server["metadata"].get("annotations") or {}).get(RESERVED_CLAIM_ANNOTATION)
+        record = self.cache.instance(key) if key else None
+        if record is None:
+            return None
+        self.scheduler.release(key)
+        self.cache.add_instance(record.host, instance_id(server), record.usage, project=record.project,
+                                building=True, group=record.group)
+        return record
+
+    # ------------------------------------------------------------------ multi-create
+    def _multi_create(self, server: dict, model: Server, out: Outcome) -> None:
+        """`openstack server create --min N --max M NAME`: servers NAME-1..NAME-k, placed
+        together. This object is the reservation; its status summarises the servers."""
+        ns, name = model.metadata.namespace, model.metadata.name
+        st = out.status
+        children = self.cluster.reservation_members(ns, name)
+        if not children and not st.get("status"):  # reserve once; later, only summarise
+            resolved = resolve(self.cluster, server, model, for_boot=True)
+            uid = instance_id(server)
+            count = model.spec.max_count or model.spec.min_count
+            ids = tuple(f"{uid}#{i}" for i in range(1, count + 1))
+            try:
+                selections = self.scheduler.select_and_claim(self._request(
+                    model, resolved, ids, min_count=model.spec.min_count, max_count=count))
+            except NoValidHost as exc:
+                self._error(out, 500, "No valid host was found. There are not enough hosts available.",
+                            details=str(exc), reason="NoValidHost")
+                return
+            for i, selection in enumerate(selections, start=1):
+                self.cluster.create(member_manifest(server, i, selection.instance_id))
+            st.update(status=ServerState.BUILD, taskState=TaskState.SPAWNING, fault=None)
+            out.events.append(("Normal", "Scheduled", f"Reserved {len(selections)} servers "
+                                                      f"{name}-1..{name}-{len(selections)}"))
+            out.requeue_after = 1.0
+            return
+        states = [(c.get("status") or {}).get("status") for c in children]
+        if states and all(x == ServerState.ACTIVE for x in states):
+            summary = ServerState.ACTIVE
+        elif any(x == ServerState.ERROR for x in states):
+            summary = ServerState.ERROR
+        else:
+            summary = ServerState.BUILD
+        st.update(status=summary, taskState=None if summary != ServerState.BUILD else TaskState.SPAWNING,
+                  networks=f"{len(children)} servers: " + ", ".join(sorted(c["metadata"]["name"] for c in children)))
+        st["conditions"] = set_condition(st.get("conditions"), "Ready", summary == ServerState.ACTIVE,
+                                         str(summary), f"{states.count(ServerState.ACTIVE)} of {len(children)} ACTIVE",
+                                         generation=server["metadata"].get("generation"))
 
     # ------------------------------------------------------------------ the VM
     def _interfaces(self, server, model: Server, vm) -> tuple[list[Interface], str | None]:
@@ -484,9 +561,9 @@ class ServerReconciler:
                 raise ReferenceError(str(exc), code=403, reason="QuotaExceeded") from exc
         try:
             try:
-                target = self._claim_target(uid, ns, new, old_host)
+                target = self._claim_target(uid, ns, new, old_host, _zone(model.spec.availability_zone))
             except ClaimError:
-                target = self._claim_target(uid, ns, new, None)
+                target = self._claim_target(uid, ns, new, None, _zone(model.spec.availability_zone))
         except NoValidHost as exc:
             self._error(out, 500, "No valid host was found. There are not enough hosts available.",
                         details=str(exc), reason="NoValidHost", keep_status=True)
@@ -582,7 +659,7 @@ class ServerReconciler:
             if target == st["host"]:
                 # step 1: pick and claim the target, point the VM's template at it
                 try:
-                    target = self._claim_target(uid, ns, flavor, req.host)
+                    target = self._claim_target(uid, ns, flavor, req.host, _zone(model.spec.availability_zone))
                 except (ClaimError, NoValidHost) as exc:
                     self._error(out, 500, f"No valid host for live migration: {exc}".splitlines()[0],
                                 details=str(exc), reason="NoValidHost", keep_status=True)
@@ -637,16 +714,18 @@ class ServerReconciler:
         out.requeue_after = 1.0
         return True
 
-    def _claim_target(self, uid: str, ns: str, flavor: FlavorSnapshot, host: str | None) -> str:
+    def _claim_target(self, uid: str, ns: str, flavor: FlavorSnapshot, host: str | None,
+                      zone: str | None = None) -> str:
         """Claim room for a moving server on `host`, or on a host the scheduler picks among
-        the others (Nova holds the source and the target allocation while moving)."""
+        the others in the zone the server asked for (Nova moves with the original request
+        spec), holding source and target allocation while moving, as Nova does."""
         if host:
             self.cache.claim(host, uid + "#target", _usage(flavor), project=ns)
             return host
         request = RequestSpec(
             flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
                                disk_gb=flavor.disk, extra_specs=flavor.extra_specs),
-            project=ns, instance_ids=(uid + "#target",),
+            project=ns, instance_ids=(uid + "#target",), availability_zone=zone,
             scheduler_hints=SchedulerHints(different_host=(uid,)))
         return self.scheduler.select_and_claim(request)[0].host
 
@@ -685,7 +764,7 @@ class ServerReconciler:
         flavor = FlavorSnapshot.model_validate(st["flavor"])
         record = self.cache.instance(uid)
         try:
-            target = self._claim_target(uid, ns, flavor, None)
+            target = self._claim_target(uid, ns, flavor, None, _zone(model.spec.availability_zone))
         except NoValidHost as exc:
             self._error(out, 500, f"host {host} is down and no other host can take the server",
                         details=str(exc), reason="NoValidHost", keep_status=True)

@@ -23,7 +23,7 @@ import kopf
 from kubernetes.client.rest import ApiException
 
 from kubestack import API_GROUP, API_VERSION
-from kubestack.compute.reconciler import ServerReconciler
+from kubestack.compute.reconciler import RESERVATION_LABEL, ServerReconciler
 from kubestack.compute.render import SERVER_LABEL
 from kubestack.compute.vmactions import Backend, VMActions
 from kubestack.k8s import events, objects
@@ -105,6 +105,10 @@ class ApiCluster:
         value = (secret.data or {}).get(key)
         return base64.b64decode(value).decode() if value is not None else None
 
+    def reservation_members(self, namespace: str, name: str) -> list[dict]:
+        return stores["servers"].list(lambda s: s["metadata"]["namespace"] == namespace and (
+            s["metadata"].get("labels") or {}).get(RESERVATION_LABEL) == name)
+
     def ports(self, server: Mapping[str, Any]) -> list:
         from kubestack.network.ports import allocate_server_ports
 
@@ -119,9 +123,10 @@ class ApiCluster:
                 if exc.status != 409:
                     raise
             return obj
-        gvr = {"VirtualMachine": objects.VM, "VirtualMachineInstanceMigration": objects.VMIM}[obj["kind"]]
+        gvr = {"VirtualMachine": objects.VM, "VirtualMachineInstanceMigration": objects.VMIM,
+               "Server": SERVERS}[obj["kind"]]
         created, _ = objects.create(gvr, ns, obj)
-        store = {"VirtualMachine": "vms", "VirtualMachineInstanceMigration": "vmims"}[obj["kind"]]
+        store = {"VirtualMachine": "vms", "VirtualMachineInstanceMigration": "vmims", "Server": "servers"}[obj["kind"]]
         stores[store].apply_event("ADDED", created)
         return created
 
