@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from kubestack.network import cni, naming
 from kubestack.network.ports import PortError, allocate_server_ports, release_port_claims

@@ -39,7 +39,6 @@ from kubestack.network.interfaces import network_data
 from kubestack.network.ports import PortError
 from kubestack.scheduler import NoValidHost, RequestSpec, Scheduler, SchedulerHints, Usage
 from kubestack.scheduler import Flavor as SchedFlavor
-from kubestack.scheduler import ServerGroup as SchedGroup
 from kubestack.scheduler.cache import ClaimError
 
 log = logging.getLogger(__name__)
@@ -543,7 +542,6 @@ class ServerReconciler:
         spec = model.spec
         ns, name = model.metadata.namespace, model.metadata.name
         uid = instance_id(server)
-        resize = st.get("resize") or {}
         status = st.get("status")
         if status in (ServerState.VERIFY_RESIZE, ServerState.RESIZE, ServerState.REVERT_RESIZE):
             return self._resize_progress(server, model, resolved, vm, vmi, out)

@@ -14,7 +14,6 @@ from kubestack.k8s.events import WARNING, post
 from kubestack.k8s.objects import status_diff
 from kubestack.network import naming, secgroups
 from kubestack.network.kube import Kube
-from kubestack.network.ports import default_security_group
 from kubestack.runtime.metrics import instrumented
 
 # server name -> its groups, per namespace: resync only when membership changes
@@ -87,15 +86,3 @@ def nad_changed(event, namespace, **_):
         _guard(_sync, namespace)
 
 
-@kopf.on.event("", "v1", "namespaces", labels={naming.LABEL_PROJECT: kopf.PRESENT})
-@instrumented("SecurityGroup")
-def project_default_group(event, name, body, **_):
-    if event.get("type") == "DELETED" or body["metadata"].get("deletionTimestamp"):
-        return
-    kube = Kube(k8s.api())
-    try:
-        if kube.ours("securitygroups", name, "default") is None:
-            kube.create_ours("securitygroups", name, default_security_group(name))
-    except ApiException as exc:
-        if exc.status not in (403, 404):  # namespace going away
-            raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)

@@ -270,7 +270,7 @@ class DevCluster:
         if proc == "etcd":
             url = f"http://127.0.0.1:{p['etcd']}"
             return [
-                f"--name=kubestack",
+                "--name=kubestack",
                 f"--data-dir={self.state / 'etcd'}",
                 f"--listen-client-urls={url}",
                 f"--advertise-client-urls={url}",

@@ -172,12 +172,9 @@ def resource_quota(project: str, quotas: Mapping[str, int]) -> dict[str, Any]:
 def default_security_group(project: str) -> dict[str, Any]:
     from kubestack import API_GROUP, API_VERSION
 
-    rules = [
-        {"direction": "egress", "ethertype": "IPv4"},
-        {"direction": "egress", "ethertype": "IPv6"},
-        {"direction": "ingress", "ethertype": "IPv4", "remoteGroup": DEFAULT_SECURITY_GROUP},
-        {"direction": "ingress", "ethertype": "IPv6", "remoteGroup": DEFAULT_SECURITY_GROUP},
-    ]
+    from kubestack.network.policy import default_group_rules
+
+    rules = default_group_rules()
     return {
         "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "SecurityGroup",
         "metadata": {"name": DEFAULT_SECURITY_GROUP, "namespace": project, "labels": _labels(project)},

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kubestack.identity import MANAGED_LABEL, MANAGED_VALUE
+from kubestack.identity import MANAGED_LABEL
 from kubestack.identity.quota import PROJECT_RESOURCES, is_quota_message
 
 # plural -> Kind for every namespaced kind that counts toward a quota, in display order
@@ -135,9 +135,10 @@ def count(objects: Mapping[str, Iterable[Mapping[str, Any]]],
 
 
 def is_managed(obj: Mapping[str, Any]) -> bool:
-    """Made by the project controller itself (the default SecurityGroup)."""
+    """Made by the operator itself, not by a user (the default SecurityGroup: the project
+    controller makes it, or the network service when a server needs it first)."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    return labels.get(MANAGED_LABEL) == MANAGED_VALUE
+    return MANAGED_LABEL in labels
 
 
 def blockers(objects: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, int]:

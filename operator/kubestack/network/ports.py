@@ -36,9 +36,7 @@ from kubestack.api.port import FixedIP, PortSpec
 from kubestack.api.server import ServerSpec
 
 from . import cni, ipam, mac, naming, policy
-from .interfaces import (  # noqa: F401  (re-exported: the compute side imports them from here)
-    AllocatedInterface, Route, addresses_summary, interface_addresses_annotation, network_data,
-)
+from .interfaces import AllocatedInterface, Route
 from .kube import Kube, owner_ref
 from .resolve import NetworkRefError, Purpose, ResolvedNetwork, resolve
 
