@@ -32,6 +32,23 @@ def eventually(check, timeout=WAIT, interval=0.1):
 
 
 @pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A control plane of this module's own: the simulator under test must be the only one
+    acting (the session's operator and simulator run on the shared control plane)."""
+    from conftest import TestCluster
+    from kubestack.devcluster.cluster import DevCluster, find_bin_dir, node_specs
+    from kubestack.devcluster.crds import install_crds
+
+    dev = DevCluster(tmp_path_factory.mktemp("simulator-controlplane"), find_bin_dir())
+    dev.up(node_specs(4, ["az1", "az2"]))
+    try:
+        install_crds(dev.kubeconfig)
+        yield TestCluster(kubeconfig=dev.kubeconfig, bin_dir=dev.bin, dev=dev)
+    finally:
+        dev.down()
+
+
+@pytest.fixture(scope="module")
 def sim(cluster):
     simulator = Simulator(client_for(str(cluster.kubeconfig)), SimConfig(restart_backoff=0.5))
     simulator.start()
@@ -402,6 +419,10 @@ def test_addvolume_hotplugs_into_the_running_vmi(sim, api, namespace):
 def test_a_restarted_simulator_picks_up_without_writing(sim, cluster, api, namespace):
     kv(api, "POST", namespace, "virtualmachines", body=vm_manifest("keep-1", node="compute-0"))
     before = eventually(lambda: running_vmi(api, namespace, "keep-1"))
+    # earlier tests' namespaces are still being emptied by the namespace controller, and
+    # their released volumes are the simulator's to clean up: the cluster settles first
+    core = client.CoreV1Api(api)
+    eventually(lambda: not [n for n in core.list_namespace().items if n.status.phase == "Terminating"])
     assert sim.wait_idle(WAIT)
     sim.stop()
     fresh = Simulator(client_for(str(cluster.kubeconfig)), SimConfig(restart_backoff=0.5))

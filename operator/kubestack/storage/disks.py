@@ -1,0 +1,358 @@
+"""A server's block devices, created on demand: the one storage module with effects.
+
+    disks = ensure_server_disks(api, server_body, image_body=None, root_size_gib=flavor.disk)
+    disks.disks, disks.volumes   # KubeVirt domain.devices.disks[] and volumes[] entries
+    disks.ready                  # every PVC bound / DataVolume Succeeded / Volume usable
+    disks.waiting_reason         # what it waits for, when not ready
+
+Called by the Server controller on every reconcile: it is idempotent (deterministic names,
+create-or-get). Every reference is resolved and checked before anything is created, so a bad
+one raises `DiskError` and leaves nothing behind:
+
+* boot from an Image (`spec.image`, or a mapping with bootIndex 0, sourceType image,
+  destinationType local): the Image must exist, be visible to the server's project and be
+  `active`; the root disk is the DataVolume `<server>-root`, a CDI clone of the image's golden
+  PVC, owned by the Server unless `retainRootDisk`. A registry image with `containerDisk: true`
+  boots as a KubeVirt containerDisk instead (no PVC).
+* boot from a Volume (`bootVolume.volume`, or bootIndex 0 with sourceType volume): the Volume
+  must exist, not be in error, and not be attached to another server unless multiattach.
+* boot from a new Volume (`bootVolume.image`, or bootIndex 0 with sourceType
+  image/snapshot/blank and destinationType volume): the Volume `<server>-boot` is created (the
+  Volume controller enforces the project's quota); it is owned by the Server — deleted with it
+  — only when deleteOnTermination is true.
+* data volumes (mappings without bootIndex or -1): sourceType volume attaches an existing
+  Volume; image/snapshot/blank with destinationType volume create `<server>-bdm<i>` (owned by
+  the Server when deleteOnTermination); blank with destinationType local is an emptyDisk
+  (Nova's ephemeral disk). Attached volumes are hotpluggable (SCSI bus), so they can be detached
+  from the running guest later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from kubestack import API_GROUP, API_VERSION
+from kubestack.storage import names, refs, rendering
+
+CDI = ("cdi.kubevirt.io", "v1beta1", "datavolumes")
+USABLE_VOLUME_STATES = ("available", "in-use", "reserved", "attaching", "extending")
+
+
+class DiskError(Exception):
+    """A bad block-device reference: the server cannot be built as specified."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class ServerDisks:
+    disks: list[dict[str, Any]] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    ready: bool = True
+    waiting_reason: str | None = None
+    root_disk: str | None = None          # the root PVC/DataVolume name (status.rootDisk)
+    image: dict[str, Any] | None = None    # the Image booted (for imageName / properties)
+    created: list[str] = field(default_factory=list)
+
+    def wait(self, reason: str) -> None:
+        if self.ready:
+            self.ready, self.waiting_reason = False, reason
+
+
+# ------------------------------------------------------------------------------ API access
+
+
+class _Api:
+    def __init__(self, api: client.ApiClient):
+        self.custom = client.CustomObjectsApi(api)
+
+    def get(self, group: str, version: str, plural: str, namespace: str, name: str) -> dict | None:
+        try:
+            return self.custom.get_namespaced_custom_object(group, version, namespace, plural, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, group: str, version: str, plural: str, namespace: str) -> list[dict]:
+        return self.custom.list_namespaced_custom_object(group, version, namespace, plural)["items"]
+
+    def create(self, group: str, version: str, plural: str, body: dict) -> tuple[dict, bool]:
+        ns = body["metadata"]["namespace"]
+        try:
+            return self.custom.create_namespaced_custom_object(
+                group, version, ns, plural, body, field_validation="Strict"), True
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        existing = self.get(group, version, plural, ns, body["metadata"]["name"])
+        if existing is None:
+            raise ApiException(status=409, reason=f"{body['metadata']['name']} vanished while creating")
+        return existing, False
+
+    def image(self, namespace: str, name: str) -> dict | None:
+        return self.get(API_GROUP, API_VERSION, "images", namespace, name)
+
+    def volume(self, namespace: str, name: str) -> dict | None:
+        return self.get(API_GROUP, API_VERSION, "volumes", namespace, name)
+
+
+# ------------------------------------------------------------------------------ checks
+
+
+def check_image(image: Mapping[str, Any] | None, ref: str, namespace: str) -> Mapping[str, Any]:
+    """The Image `ref` as the project `namespace` may boot it, or DiskError."""
+    if image is None:
+        raise DiskError(f"Image {ref} could not be found.")
+    if not refs.image_visible_to(image, namespace):
+        raise DiskError(refs.image_invisible_reason(image, namespace))
+    state = (image.get("status") or {}).get("status")
+    if state != "active":
+        raise DiskError(f"Image {ref} is not active (status {state or 'queued'}).")
+    return image
+
+
+def check_min_disk(image: Mapping[str, Any], size_gib: int | None, what: str) -> None:
+    min_disk = int((image.get("spec") or {}).get("minDisk") or 0)
+    if size_gib and min_disk and size_gib < min_disk:
+        raise DiskError(f"{what} of {size_gib} GiB is smaller than the minimum size specified in "
+                        f"image metadata ({min_disk} GiB).")
+
+
+def check_volume(volume: Mapping[str, Any] | None, name: str, server: Mapping[str, Any],
+                 servers: list[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """An existing Volume `server` may attach, or DiskError."""
+    if volume is None:
+        raise DiskError(f"Volume {name} could not be found.")
+    status = volume.get("status") or {}
+    if status.get("status") == "error":
+        raise DiskError(f"Volume {name} is in error: {status.get('reason') or 'unknown reason'}")
+    if (volume.get("metadata") or {}).get("deletionTimestamp"):
+        raise DiskError(f"Volume {name} is being deleted.")
+    me = server["metadata"]["name"]
+    others = [s["metadata"]["name"] for s, _ in refs.volume_users(list(servers), name)
+              if s["metadata"]["name"] != me]
+    if others and not (volume.get("spec") or {}).get("multiattach"):
+        raise DiskError(f"Volume {name} is already attached to {', '.join(sorted(others))} and is "
+                        f"not multiattach.")
+    return volume
+
+
+def _volume_wait(volume: Mapping[str, Any] | None, name: str) -> str | None:
+    if volume is None:
+        return f"Volume {name} is being created"
+    state = (volume.get("status") or {}).get("status")
+    if state == "error":
+        raise DiskError(f"Volume {name} is in error: {(volume.get('status') or {}).get('reason')}")
+    if state not in USABLE_VOLUME_STATES:
+        return f"Volume {name} is {state or 'creating'}"
+    return None
+
+
+def _dv_wait(dv: Mapping[str, Any] | None, name: str) -> str | None:
+    status = (dv or {}).get("status") or {}
+    phase = status.get("phase") or "Pending"
+    if phase == "Failed":
+        raise DiskError(f"root disk {name} failed: "
+                        + next((c.get("message") for c in status.get("conditions") or []
+                                if c.get("type") == "Running" and c.get("message")), "DataVolume Failed"))
+    if phase != "Succeeded":
+        progress = status.get("progress")
+        return f"root disk {name} is {phase}" + (f" ({progress})" if progress not in (None, "N/A") else "")
+    return None
+
+
+# ------------------------------------------------------------------------------ plan
+
+
+@dataclass
+class _NewVolume:
+    name: str
+    size: int | None
+    source: dict[str, Any] | None
+    volume_type: str | None
+    owned: bool
+    boot: bool
+
+
+def _new_volume_body(server: Mapping[str, Any], nv: _NewVolume) -> dict[str, Any]:
+    meta = server["metadata"]
+    spec: dict[str, Any] = {"size": nv.size}
+    if nv.source:
+        spec["source"] = nv.source
+    if nv.volume_type:
+        spec["volumeType"] = nv.volume_type
+    if nv.boot:
+        spec["bootable"] = True
+    metadata: dict[str, Any] = {"name": nv.name, "namespace": meta["namespace"],
+                                "labels": {names.LABEL_SERVER: meta["name"]}}
+    if nv.owned and meta.get("uid"):
+        metadata["ownerReferences"] = [rendering.owner_reference(server, controller=False)]
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "Volume", "metadata": metadata, "spec": spec}
+
+
+def ensure_server_disks(api: client.ApiClient, server_body: Mapping[str, Any], *,
+                        image_body: Mapping[str, Any] | None = None,
+                        root_size_gib: int | None = None) -> ServerDisks:
+    """Create what `server_body`'s boot source and block device mappings need (see the module
+    docstring) and return its KubeVirt disks/volumes and readiness. `image_body` saves a GET of
+    the boot Image; `root_size_gib` is the flavor's root disk size (0/None: the image's size)."""
+    k = _Api(api)
+    meta = server_body["metadata"]
+    ns, sname = meta["namespace"], meta["name"]
+    spec = server_body.get("spec") or {}
+    bdms = list(spec.get("blockDeviceMapping") or [])
+    boot_bdm = next((b for b in bdms if b.get("bootIndex") == 0), None)
+    servers: list[dict] | None = None
+
+    def all_servers() -> list[dict]:
+        nonlocal servers
+        if servers is None:
+            servers = k.list(API_GROUP, API_VERSION, "servers", ns)
+        return servers
+
+    def image_for(ref: str) -> Mapping[str, Any]:
+        ins, iname = refs.parse_ref(ref, ns)
+        body = image_body if image_body is not None and \
+            (image_body["metadata"].get("namespace"), image_body["metadata"]["name"]) == (ins, iname) \
+            else k.image(ins, iname)
+        return check_image(body, ref, ns)
+
+    # ---- pass 1: resolve and check everything, create nothing
+    root_image: Mapping[str, Any] | None = None
+    root_claim_volume: str | None = None       # existing Volume booted from
+    new_volumes: list[_NewVolume] = []
+    attach: list[tuple[str, Mapping[str, Any] | None]] = []  # (volume name, body or None: new)
+    ephemerals: list[tuple[int, int]] = []
+
+    if spec.get("image") or (boot_bdm and boot_bdm.get("sourceType") == "image"
+                             and boot_bdm.get("destinationType", "volume") == "local"):
+        ref = spec.get("image") or boot_bdm["name"]
+        root_image = image_for(ref)
+        check_min_disk(root_image, root_size_gib, "Flavor's disk")
+    elif spec.get("bootVolume"):
+        bv = spec["bootVolume"]
+        if bv.get("volume"):
+            root_claim_volume = bv["volume"]
+            check_volume(k.volume(ns, bv["volume"]), bv["volume"], server_body, all_servers())
+        else:
+            image = image_for(bv["image"])
+            size = bv.get("size") or max(int(image["spec"].get("minDisk") or 0), int(root_size_gib or 0)) \
+                or rendering.DEFAULT_IMAGE_GIB
+            check_min_disk(image, size, "Volume size")
+            new_volumes.append(_NewVolume(names.boot_volume(sname), size, {"image": bv["image"]},
+                                          bv.get("volumeType"), bool(bv.get("deleteOnTermination")), True))
+    elif boot_bdm is not None:
+        new = _bdm_volume(boot_bdm, names.boot_volume(sname), True, image_for)
+        if new is None:  # sourceType volume
+            root_claim_volume = boot_bdm["name"]
+            check_volume(k.volume(ns, boot_bdm["name"]), boot_bdm["name"], server_body, all_servers())
+        else:
+            new_volumes.append(new)
+    else:
+        raise DiskError("The server has no boot source (spec.image, spec.bootVolume, or a block "
+                        "device mapping with bootIndex 0).")
+
+    for i, bdm in enumerate(bdms):
+        if bdm is boot_bdm:
+            continue
+        if bdm.get("destinationType", "volume") == "local":
+            if bdm.get("sourceType") != "blank":
+                raise DiskError(f"blockDeviceMapping[{i}]: only a blank local disk can be added "
+                                f"besides the boot disk (use destinationType volume for an image)")
+            ephemerals.append((i, int(bdm.get("volumeSize") or 1)))
+            continue
+        new = _bdm_volume(bdm, names.bdm_volume(sname, i), False, image_for)
+        if new is None:
+            body = check_volume(k.volume(ns, bdm["name"]), bdm["name"], server_body, all_servers())
+            attach.append((bdm["name"], body))
+        else:
+            new_volumes.append(new)
+            attach.append((new.name, None))
+
+    # ---- pass 2: create and collect
+    out = ServerDisks()
+    if root_image is not None:
+        out.image = dict(root_image)
+        bus = (root_image.get("spec") or {}).get("properties", {}).get("hw_disk_bus", "virtio")
+        bus = bus if bus in ("virtio", "scsi", "sata") else "virtio"
+        ispec = root_image.get("spec") or {}
+        if ispec.get("containerDisk") and (ispec.get("source") or {}).get("registry"):
+            disk, vol = rendering.root_disk_entries(container_disk=ispec["source"]["registry"], bus=bus)
+        else:
+            dv_body = rendering.root_disk_data_volume(
+                server_body, root_image, size_gib=root_size_gib or None,
+                owned=not spec.get("retainRootDisk"))
+            dv, created = k.create(*CDI[:2], CDI[2], dv_body)
+            if created:
+                out.created.append(f"DataVolume/{dv_body['metadata']['name']}")
+            out.root_disk = dv_body["metadata"]["name"]
+            reason = _dv_wait(dv, out.root_disk)
+            if reason:
+                out.wait(reason)
+            disk, vol = rendering.root_disk_entries(data_volume=out.root_disk, bus=bus)
+        out.disks.append(disk)
+        out.volumes.append(vol)
+
+    created_volumes: dict[str, dict] = {}
+    for nv in new_volumes:
+        body, created = k.create(API_GROUP, API_VERSION, "volumes", _new_volume_body(server_body, nv))
+        created_volumes[nv.name] = body
+        if created:
+            out.created.append(f"Volume/{nv.name}")
+        if nv.boot:
+            root_claim_volume = nv.name
+
+    if root_claim_volume is not None:
+        body = created_volumes.get(root_claim_volume) or k.volume(ns, root_claim_volume)
+        reason = _volume_wait(body, root_claim_volume)
+        if reason:
+            out.wait(reason)
+        out.root_disk = names.volume_pvc(root_claim_volume)
+        disk, vol = rendering.root_disk_entries(claim=out.root_disk)
+        out.disks.append(disk)
+        out.volumes.append(vol)
+
+    for vname, body in attach:
+        body = body if body is not None else created_volumes.get(vname)
+        reason = _volume_wait(body, vname)
+        if reason:
+            out.wait(reason)
+        serial = ((body or {}).get("metadata") or {}).get("uid")
+        disk, vol = rendering.data_volume_entries(vname, names.volume_pvc(vname), serial=serial)
+        out.disks.append(disk)
+        out.volumes.append(vol)
+
+    for index, size in ephemerals:
+        disk, vol = rendering.ephemeral_disk_entries(index, size)
+        out.disks.append(disk)
+        out.volumes.append(vol)
+    return out
+
+
+def _bdm_volume(bdm: Mapping[str, Any], name: str, boot: bool, image_for) -> _NewVolume | None:
+    """The Volume a mapping creates (None for sourceType volume: an existing one)."""
+    source_type = bdm.get("sourceType")
+    if source_type == "volume":
+        return None
+    size = bdm.get("volumeSize")
+    source: dict[str, Any] | None = None
+    if source_type == "image":
+        image = image_for(bdm["name"])
+        check_min_disk(image, size, "Volume size")
+        source = {"image": bdm["name"]}
+    elif source_type == "snapshot":
+        source = {"snapshot": bdm["name"]}
+    if not size:
+        if source_type == "snapshot":
+            raise DiskError("a volume from a snapshot needs volumeSize")
+        raise DiskError("a new volume needs volumeSize")
+    return _NewVolume(name, int(size), source, bdm.get("volumeType"),
+                      bool(bdm.get("deleteOnTermination")), boot)
