@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "role",
     "simulate",
     "stack",
+    "image",
+    "volume",
     "server",
     "servergroup",
     "flavor",
