@@ -30,13 +30,14 @@ from kubestack.api.server import (
 from kubestack.compute import cloudinit, state
 from kubestack.compute.references import RETRYABLE, ReferenceError, Resolved, group_name, resolve
 from kubestack.compute.render import (
-    HOSTNAME_LABEL, POD_NETWORK, Interface, VMInputs, cloud_init_secret, interfaces_of, needs_cloud_init_secret,
-    network_data_of, render_vm,
+    HOSTNAME_LABEL, POD_NETWORK, Disk, Interface, VMInputs, cloud_init_secret, disks_of, interfaces_of, is_hotplug,
+    needs_cloud_init_secret, network_data_of, render_vm,
 )
 from kubestack.compute.vmactions import VMActionError
 from kubestack.k8s.conditions import set_condition
 from kubestack.network.interfaces import network_data
 from kubestack.network.ports import PortError
+from kubestack.storage.disks import DiskError
 from kubestack.scheduler import NoValidHost, RequestSpec, Scheduler, SchedulerHints, Usage
 from kubestack.scheduler import Flavor as SchedFlavor
 from kubestack.scheduler.cache import ClaimError
@@ -56,6 +57,7 @@ class Cluster(Protocol):
     def server(self, namespace: str, name: str) -> dict | None: ...
     def secret_value(self, namespace: str, name: str, key: str) -> str | None: ...
     def ports(self, server: Mapping[str, Any]) -> list: ...
+    def disks(self, server: Mapping[str, Any], root_size_gib: int) -> Any: ...
     def reservation_members(self, namespace: str, name: str) -> list[dict]: ...
     def node(self, name: str) -> dict | None: ...
     def vm(self, namespace: str, name: str) -> dict | None: ...
@@ -78,6 +80,8 @@ class Actions(Protocol):
     def restart(self, namespace: str, name: str) -> str: ...
     def suspend(self, namespace: str, name: str) -> str: ...
     def resume(self, namespace: str, name: str) -> str: ...
+    def add_volume(self, namespace: str, name: str, volume_name: str, **source: Any) -> str: ...
+    def remove_volume(self, namespace: str, name: str, volume_name: str) -> str: ...
 
 
 def now() -> str:
@@ -263,7 +267,7 @@ class ServerReconciler:
         st.update(
             host=selection.host, hypervisorHostname=selection.host, availabilityZone=zone,
             flavor=flavor.to_k8s(), flavorName=flavor.name, imageName=resolved.image_name,
-            taskState=TaskState.SPAWNING, fault=None, virtualMachine=name, rootDisk=resolved.root_disk,
+            taskState=TaskState.SPAWNING, fault=None, virtualMachine=name,
         )
         st["conditions"] = set_condition(st.get("conditions"), "Scheduled", True, "Scheduled",
                                          f"claimed on {selection.host}")
@@ -350,8 +354,32 @@ class ServerReconciler:
                       for i in allocated]
         return interfaces, yaml.safe_dump(network_data(allocated), sort_keys=False)
 
+    def _disks(self, server, model: Server, flavor: FlavorSnapshot, vm, out: Outcome) -> list[Disk] | None:
+        """Root disk and attached volumes. The storage service provides them when the VM is
+        new, the spec changed (boot source, block device mappings) or a rebuild is running;
+        otherwise the VM's own are kept, so a steady server costs no storage lookups.
+        None: not ready yet (a root disk still being cloned)."""
+        st = out.status
+        spec_changed = server["metadata"].get("generation") != (server.get("status") or {}).get(
+            "observedGeneration")
+        if vm is not None and not spec_changed and st.get("status") != ServerState.REBUILD:
+            return disks_of(vm)
+        disks = self.cluster.disks(server, flavor.disk)
+        if not disks.ready:
+            if vm is None:
+                st.update(taskState=TaskState.BLOCK_DEVICE_MAPPING)
+                st["conditions"] = set_condition(st.get("conditions"), "Ready", False, "BlockDeviceMapping",
+                                                 disks.waiting_reason or "waiting for disks")
+                out.requeue_after = 1.0
+                return None
+            out.requeue_after = 1.0  # a newly attached volume is still being made: attach it later
+            return disks_of(vm)
+        st["rootDisk"] = disks.root_disk
+        volumes = {v["name"]: v for v in disks.volumes}
+        return [Disk(d, volumes[d["name"]]) for d in disks.disks]
+
     def _desired_vm(self, server: dict, model: Server, resolved: Resolved, host: str,
-                    flavor: FlavorSnapshot, running: bool, vm) -> tuple[dict, dict | None]:
+                    flavor: FlavorSnapshot, running: bool, vm, disks: list[Disk]) -> tuple[dict, dict | None]:
         ns, name = model.metadata.namespace, model.metadata.name
         keys = [resolved.public_key] if resolved.public_key else []
         hostname = model.spec.hostname or name
@@ -364,34 +392,73 @@ class ServerReconciler:
             secret = cloud_init_secret(secret_name, ns, owner_ref(server), user_data, net_data)
         desired = render_vm(VMInputs(
             name=name, namespace=ns, owner=owner_ref(server), host=host, flavor=flavor,
-            hostname=hostname, running=running, disks=resolved.disks, user_data=user_data,
+            hostname=hostname, running=running, disks=disks, user_data=user_data,
             network_data=net_data, cloud_init_secret=secret_name, interfaces=interfaces,
         ))
         return desired, secret
 
+    def _give_back(self, server, out: Outcome, exc: Exception, reason: str) -> None:
+        """A build step after the claim failed (ports, disks): give the host back, build
+        nothing, and say why."""
+        st = out.status
+        self.forget(server)
+        st.update(host=None, hypervisorHostname=None, availabilityZone=None)
+        st["conditions"] = set_condition(st.get("conditions"), "Scheduled", False, reason, str(exc))
+        self._error(out, getattr(exc, "code", 500) or 500, str(exc), reason=reason)
+
     def _ensure_vm(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> dict | None:
         st = out.status
+        ns, name = model.metadata.namespace, model.metadata.name
         flavor = FlavorSnapshot.model_validate(st["flavor"])
         running = model.spec.power_state != DesiredPowerState.STOPPED
         try:
-            desired, secret = self._desired_vm(server, model, resolved, st["host"], flavor, running, vm)
-        except PortError as exc:
-            # Nova's "networking" step failed: give the host back, build nothing
-            self.forget(server)
-            st.update(host=None, hypervisorHostname=None, availabilityZone=None)
-            st["conditions"] = set_condition(st.get("conditions"), "Scheduled", False, "PortError", str(exc))
-            self._error(out, getattr(exc, "code", 500) or 500, str(exc), reason="PortError")
+            disks = self._disks(server, model, flavor, vm, out)
+            if disks is None:
+                return None
+            desired, secret = self._desired_vm(server, model, resolved, st["host"], flavor, running, vm, disks)
+        except PortError as exc:  # Nova's "networking" step failed
+            self._give_back(server, out, exc, "PortError")
             return None
+        except DiskError as exc:
+            if vm is None:  # Nova's "block_device_mapping" step failed
+                self._give_back(server, out, exc, "BlockDeviceMappingError")
+                return None
+            # a bad attach on a running server: the server stays as it is, the fault says why
+            self._error(out, 400, exc.message, reason="InvalidVolume", keep_status=True)
+            return vm
         if vm is None:
             if secret is not None:
                 self.cluster.create(secret)
             vm = self.cluster.create(desired)
             out.events.append(("Normal", "Spawning", f"Created VirtualMachine {desired['metadata']['name']}"))
             return vm
-        patch = _vm_patch(vm, desired)
+        live = state.vmi_phase(vmi) == "Running"
+        if live:
+            self._hotplug(ns, name, vm, desired, out)
+        patch = _vm_patch(vm, desired, skip_hotplug=live)
         if patch:
-            vm = self.cluster.patch_vm(model.metadata.namespace, model.metadata.name, patch)
+            vm = self.cluster.patch_vm(ns, name, patch)
         return vm
+
+    def _hotplug(self, ns: str, name: str, vm, desired, out: Outcome) -> None:
+        """Attach/detach volumes of a running server through KubeVirt's hotplug (addvolume /
+        removevolume), which updates the VM and its VMI without a restart."""
+        current = {d.volume["name"]: d for d in disks_of(vm) if is_hotplug(d.volume)}
+        wanted = {d.volume["name"]: d for d in disks_of(desired) if is_hotplug(d.volume)}
+        try:
+            for vname in wanted.keys() - current.keys():
+                vol, disk = wanted[vname].volume, wanted[vname].disk
+                source = vol.get("persistentVolumeClaim") or {}
+                self.actions.add_volume(ns, name, vname, claim_name=source.get("claimName"),
+                                        data_volume=(vol.get("dataVolume") or {}).get("name"),
+                                        bus=(disk.get("disk") or {}).get("bus", "scsi"), serial=disk.get("serial"))
+                out.events.append(("Normal", "VolumeAttached", f"Attaching volume {vname}"))
+            for vname in current.keys() - wanted.keys():
+                self.actions.remove_volume(ns, name, vname)
+                out.events.append(("Normal", "VolumeDetached", f"Detaching volume {vname}"))
+        except VMActionError as exc:
+            log.info("%s/%s: hotplug: %s (will look again)", ns, name, exc)
+            out.requeue_after = 2.0
 
     # ------------------------------------------------------------------ power and state
     def _power(self, server, model: Server, vm, vmi, out: Outcome) -> None:
@@ -528,8 +595,7 @@ class ServerReconciler:
         # the VM template now carries the new root disk (_ensure_vm); a new VMI boots from it
         if vmi is not None:
             self.cluster.delete_vmi(ns, name)
-        st.update(status=ServerState.REBUILD, taskState=TaskState.REBUILDING, imageName=resolved.image_name,
-                  rootDisk=resolved.root_disk)
+        st.update(status=ServerState.REBUILD, taskState=TaskState.REBUILDING, imageName=resolved.image_name)
         if req is not None:
             st["lastRebuildRequestId"] = req.request_id
         out.events.append(("Normal", "Rebuilding", f"Rebuilding from image {resolved.image_name}"))
@@ -755,7 +821,8 @@ class ServerReconciler:
     def _evacuate_if_host_down(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> bool:
         st = out.status
         host = st.get("host")
-        if not _host_down(self.cluster.node(host)) or not resolved.disks_portable:
+        # the VM's disks are container disks or network volumes, so it can start elsewhere
+        if not _host_down(self.cluster.node(host)):
             return False
         ns, name = model.metadata.namespace, model.metadata.name
         uid = instance_id(server)
@@ -876,22 +943,33 @@ def _vm_size_patch(flavor: FlavorSnapshot, host: str) -> dict:
                            "resources": {"requests": {"memory": f"{flavor.ram}Mi"}}}}}}}
 
 
-def _vm_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict:
+def _vm_patch(current: Mapping[str, Any], desired: Mapping[str, Any], *, skip_hotplug: bool = False) -> dict:
     """The merge patch bringing the VM's runStrategy and template to what is desired;
-    empty when they already match (so a steady server costs no writes)."""
+    empty when they already match (so a steady server costs no writes). With `skip_hotplug`
+    (a running VM), hotplugged volumes are left to the hotplug calls."""
     patch: dict[str, Any] = {}
     cur_spec, des_spec = current.get("spec") or {}, desired["spec"]
     if cur_spec.get("runStrategy") != des_spec["runStrategy"]:
         patch.setdefault("spec", {})["runStrategy"] = des_spec["runStrategy"]
     cur_tpl = (cur_spec.get("template") or {}).get("spec") or {}
     des_tpl = des_spec["template"]["spec"]
-    for key in ("volumes", "hostname"):
-        if cur_tpl.get(key) != des_tpl.get(key):
-            patch.setdefault("spec", {}).setdefault("template", {}).setdefault("spec", {})[key] = des_tpl[key]
-    cur_disks = ((cur_tpl.get("domain") or {}).get("devices") or {}).get("disks")
-    des_disks = des_tpl["domain"]["devices"]["disks"]
-    if cur_disks != des_disks:
+
+    def cold(spec: Mapping[str, Any], key: str) -> list:
+        entries = spec.get("volumes") or [] if key == "volumes" else \
+            ((spec.get("domain") or {}).get("devices") or {}).get("disks") or []
+        if not skip_hotplug:
+            return list(entries)
+        hot = {v["name"] for v in spec.get("volumes") or [] if is_hotplug(v)}
+        return [e for e in entries if e["name"] not in hot]
+
+    template: dict[str, Any] = {}
+    if cold(cur_tpl, "volumes") != cold(des_tpl, "volumes"):
+        template["volumes"] = des_tpl["volumes"]
+    if cur_tpl.get("hostname") != des_tpl.get("hostname"):
+        template["hostname"] = des_tpl["hostname"]
+    if cold(cur_tpl, "disks") != cold(des_tpl, "disks"):
         # a list in a merge patch replaces the whole list: send the whole devices block
-        patch.setdefault("spec", {}).setdefault("template", {}).setdefault("spec", {})["domain"] = {
-            "devices": des_tpl["domain"]["devices"]}
+        template["domain"] = {"devices": des_tpl["domain"]["devices"]}
+    if template:
+        patch.setdefault("spec", {})["template"] = {"spec": template}
     return patch

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubestack.api.server import FlavorSnapshot, Server
-from kubestack.compute.render import Disk, container_disk
 from kubestack.scheduler import ServerGroup as SchedGroup
 
 
@@ -29,10 +28,6 @@ class Resolved:
     flavor: FlavorSnapshot
     image_name: str | None = None
     image_properties: dict[str, str] = field(default_factory=dict)
-    disks: list[Disk] = field(default_factory=list)
-    # the root disk can be rebuilt on another host (evacuate): a registry image can
-    disks_portable: bool = True
-    root_disk: str | None = None  # what status.rootDisk records, e.g. containerDisk:<image>
     public_key: str | None = None
     user_data: str | None = None
     server_group: SchedGroup | None = None
@@ -98,11 +93,8 @@ def resolve(cluster, server: Mapping[str, Any], model: Server, *, for_boot: bool
 
     resolved = Resolved(flavor=flavor, user_data=spec.user_data)
 
-    if spec.image:
+    if spec.image:  # else: boot from a volume, which the storage service checks
         _resolve_image(cluster, ns, spec.image, status, flavor, resolved, for_boot)
-    else:
-        raise ReferenceError("Booting from a volume needs the storage service (spec.bootVolume / "
-                             "blockDeviceMapping)", reason="VolumeBootUnavailable")
 
     if spec.key_name:
         keypair = cluster.keypair(ns, spec.key_name)
@@ -133,24 +125,20 @@ def resolve(cluster, server: Mapping[str, Any], model: Server, *, for_boot: bool
     return resolved
 
 
-CONTAINER_DISK_PREFIX = "containerDisk:"
-
-
 def _resolve_image(cluster, ns: str, ref: str, status: Mapping[str, Any], flavor: FlavorSnapshot,
                    resolved: Resolved, for_boot: bool) -> None:
+    """What the scheduler and Nova's API checks need of the image (properties, min_disk,
+    min_ram); the disk itself is the storage service's. Once built, the server keeps running
+    whatever happens to the Image."""
     image_ns, image_name = split_ref(ns, ref)
     image = cluster.image(image_ns, image_name)
-    root = status.get("rootDisk") or ""
-    if not for_boot and status.get("imageName") == ref and root.startswith(CONTAINER_DISK_PREFIX):
-        # built already: the server keeps its root disk even if the Image goes away
-        resolved.image_name = ref
+    resolved.image_name = ref
+    if not for_boot and status.get("imageName") == ref:
         resolved.image_properties = dict(((image or {}).get("spec") or {}).get("properties") or {})
-        resolved.disks = [container_disk(root[len(CONTAINER_DISK_PREFIX):])]
         return
     if image is None or not image_visible(image, ns):
         raise ReferenceError(f"Image {ref} could not be found.", reason="ImageNotFound")
-    istatus = image.get("status") or {}
-    if istatus.get("status") != "active":
+    if (image.get("status") or {}).get("status") != "active":
         raise ReferenceError(f"Image {ref} is not active.", reason="ImageNotActive")
     ispec = image.get("spec") or {}
     if flavor.disk and ispec.get("minDisk", 0) > flavor.disk:
@@ -159,10 +147,4 @@ def _resolve_image(cluster, ns: str, ref: str, status: Mapping[str, Any], flavor
                              reason="FlavorDiskSmallerThanMinDisk")
     if ispec.get("minRam", 0) > flavor.ram:
         raise ReferenceError("Flavor's memory is too small for requested image.", reason="FlavorMemoryTooSmall")
-    resolved.image_name = ref
     resolved.image_properties = dict(ispec.get("properties") or {})
-    if not istatus.get("containerDisk"):
-        raise ReferenceError(f"Image {ref} has no container disk; booting from its data volume "
-                             "needs the storage service", reason="ImageNotBootable")
-    resolved.disks = [container_disk(istatus["containerDisk"])]
-    resolved.root_disk = CONTAINER_DISK_PREFIX + istatus["containerDisk"]

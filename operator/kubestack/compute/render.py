@@ -21,6 +21,7 @@ INTERFACE_ADDRESSES_ANNOTATION = "kubestack.io/interface-addresses"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 CLOUD_INIT_VOLUME = "cloudinitdisk"
 ROOT_DISK = "rootdisk"
+FLAVOR_DISKS = ("ephemeral0", "swap")  # Nova's ephemeral and swap disks, from the flavor
 # KubeVirt's admission refuses inline NoCloud user/network data above 2 KiB; bigger
 # documents (Nova allows 64 KiB of user data) go through a Secret.
 INLINE_CLOUD_INIT_MAX = 2048
@@ -125,13 +126,14 @@ def _memory(flavor: FlavorSnapshot) -> dict:
 
 def _flavor_disks(flavor: FlavorSnapshot) -> list[Disk]:
     """Nova's ephemeral and swap disks: empty, node-local, gone with the VM."""
+    ephemeral, swap = FLAVOR_DISKS
     out = []
     if flavor.ephemeral:
-        out.append(Disk({"name": "ephemeral0", "disk": {"bus": "virtio"}},
-                        {"name": "ephemeral0", "emptyDisk": {"capacity": f"{flavor.ephemeral}Gi"}}))
+        out.append(Disk({"name": ephemeral, "disk": {"bus": "virtio"}},
+                        {"name": ephemeral, "emptyDisk": {"capacity": f"{flavor.ephemeral}Gi"}}))
     if flavor.swap:
-        out.append(Disk({"name": "swap", "disk": {"bus": "virtio"}},
-                        {"name": "swap", "emptyDisk": {"capacity": f"{flavor.swap}Mi"}}))
+        out.append(Disk({"name": swap, "disk": {"bus": "virtio"}},
+                        {"name": swap, "emptyDisk": {"capacity": f"{flavor.swap}Mi"}}))
     return out
 
 
@@ -214,6 +216,20 @@ def interfaces_of(vm: Mapping[str, Any]) -> list[Interface]:
         out.append(Interface(name=iface["name"], nad=nad, mac=iface.get("macAddress"),
                              ips=tuple(known.get("ips") or ()), network=known.get("network")))
     return out
+
+
+def is_hotplug(volume: Mapping[str, Any]) -> bool:
+    return any((volume.get(kind) or {}).get("hotpluggable") for kind in ("persistentVolumeClaim", "dataVolume"))
+
+
+def disks_of(vm: Mapping[str, Any]) -> list[Disk]:
+    """The block devices a rendered VM carries, less what the renderer adds itself (the
+    flavor's ephemeral/swap disks and the cloud-init disk)."""
+    spec = (((vm.get("spec") or {}).get("template") or {}).get("spec") or {})
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    return [Disk(d, volumes[d["name"]])
+            for d in ((spec.get("domain") or {}).get("devices") or {}).get("disks") or []
+            if d["name"] in volumes and d["name"] not in (*FLAVOR_DISKS, CLOUD_INIT_VOLUME)]
 
 
 def network_data_of(vm: Mapping[str, Any]) -> str | None:

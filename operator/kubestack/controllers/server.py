@@ -109,6 +109,11 @@ class ApiCluster:
         return stores["servers"].list(lambda s: s["metadata"]["namespace"] == namespace and (
             s["metadata"].get("labels") or {}).get(RESERVATION_LABEL) == name)
 
+    def disks(self, server: Mapping[str, Any], root_size_gib: int):
+        from kubestack.storage.disks import ensure_server_disks
+
+        return ensure_server_disks(api(), dict(server), root_size_gib=root_size_gib or None)
+
     def ports(self, server: Mapping[str, Any]) -> list:
         from kubestack.network.ports import allocate_server_ports
 

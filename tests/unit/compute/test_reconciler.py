@@ -7,6 +7,7 @@ import copy
 from kubestack.compute.reconciler import ServerReconciler
 from kubestack.k8s.objects import status_diff
 from kubestack.scheduler import HostCache, Scheduler
+from kubestack.storage.disks import ServerDisks
 
 
 class FakeCluster:
@@ -29,6 +30,11 @@ class FakeCluster:
     def migration(self, ns, name): return self._get("VirtualMachineInstanceMigration", ns, name)
     def secret_value(self, ns, name, key): return None
     def ports(self, server): return []
+
+    def disks(self, server, root_size_gib):
+        image = (server["spec"] or {}).get("image")
+        return ServerDisks(disks=[{"name": "rootdisk", "bootOrder": 1, "disk": {"bus": "virtio"}}],
+                           volumes=[{"name": "rootdisk", "containerDisk": {"image": f"quay.io/{image}"}}])
     def reservation_members(self, ns, name): return []
 
     def create(self, obj):
