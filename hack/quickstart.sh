@@ -15,15 +15,22 @@ kubectl="$bin/kubectl"
 "$kubectl" create namespace demo --dry-run=client -o yaml | "$kubectl" apply -f - >/dev/null
 "$kubectl" apply --server-side -f examples/quickstart/
 echo "waiting for the servers to become ACTIVE ..."
-for _ in $(seq 1 120); do
+# objects applied together arrive in any order: a server may show ERROR ("Image cirros is not
+# active.") for a moment and boot once its image is ready, so only the end state counts
+active=false
+for _ in $(seq 1 180); do
   states=$("$kubectl" get servers -n demo -o jsonpath='{range .items[*]}{.status.status}{"\n"}{end}')
-  if [ -n "$states" ] && ! echo "$states" | grep -qv '^ACTIVE$'; then break; fi
-  if echo "$states" | grep -q '^ERROR$'; then "$kubectl" get servers -n demo; exit 1; fi
+  if [ -n "$states" ] && ! echo "$states" | grep -qv '^ACTIVE$'; then active=true; break; fi
   sleep 1
 done
 "$kubectl" get nodes -L topology.kubernetes.io/zone
 "$kubectl" get flavors
-"$kubectl" get servers -A -o wide
+"$kubectl" get servers -A
+if [ "$active" != true ]; then
+  "$kubectl" get servers -n demo -o jsonpath='{range .items[*]}{.metadata.name}: {.status.fault.message}{"\n"}{end}' >&2
+  echo "quickstart: not every server became ACTIVE" >&2
+  exit 1
+fi
 echo
 echo "KUBECONFIG=$KUBECONFIG   kubectl: $kubectl"
 echo "stop everything with: .venv/bin/kubestack dev down"
