@@ -429,9 +429,9 @@ class ServerReconciler:
         if vm is None:
             if secret is not None:
                 self.cluster.create(secret)
-            vm = self.cluster.create(desired)
-            out.events.append(("Normal", "Spawning", f"Created VirtualMachine {desired['metadata']['name']}"))
-            return vm
+            # no Event of its own: "Scheduled" and "Active" bracket the spawn, and every Event
+            # is an API write on the boot path
+            return self.cluster.create(desired)
         live = state.vmi_phase(vmi) == "Running"
         if live:
             self._hotplug(ns, name, vm, desired, out)
