@@ -36,6 +36,8 @@ import sys
 import time
 from typing import Any
 
+from kubestack.cli.output import render_table
+
 GROUP, VERSION = "kubestack.io", "v1alpha1"
 CDI_GROUP, CDI_VERSION = "cdi.kubevirt.io", "v1beta1"
 UPLOAD_GROUP, UPLOAD_VERSION = "upload.cdi.kubevirt.io", "v1beta1"
@@ -90,21 +92,14 @@ def key_values(items: list[str], what: str = "property") -> dict[str, str]:
     return out
 
 
+
 def print_table(headers: list[str], rows: list[list[Any]], fmt: str = "table",
                 records: list[dict] | None = None) -> None:
     if fmt != "table":
         data = records if records is not None else [dict(zip(headers, r)) for r in rows]
         print_data(data, fmt)
         return
-    cells = [[("" if c is None else str(c)) for c in r] for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    print(line)
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |")
-    print(line)
-    for r in cells:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-    print(line)
+    print(render_table(headers, rows))
 
 
 def print_fields(fields: dict[str, Any], fmt: str = "table") -> None:

@@ -17,8 +17,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
+
+from kubestack.cli.output import custom_api
+from kubestack.cli.output import render_table as table
 
 GROUP, VERSION, PLURAL = "kubestack.io", "v1alpha1", "projects"
 
@@ -31,29 +34,7 @@ def add_kubeconfig(p: argparse.ArgumentParser) -> None:
                    help="kubeconfig (default $KUBECONFIG, else ~/.kube/config)")
 
 
-def custom_api(args: argparse.Namespace):
-    from kubernetes import client, config
 
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
-    return client.CustomObjectsApi(client.ApiClient(configuration))
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An openstack-client style table."""
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(line) for r in cells for line in (r[i].splitlines() or [""])) for i in range(len(headers))]
-    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    out = [rule]
-    for n, row in enumerate(cells):
-        split = [c.splitlines() or [""] for c in row]
-        for k in range(max(len(s) for s in split)):
-            out.append("| " + " | ".join((s[k] if k < len(s) else "").ljust(w)
-                                        for s, w in zip(split, widths)) + " |")
-        if n == 0:
-            out.append(rule)
-    out.append(rule)
-    return "\n".join(out)
 
 
 def fail(message: str) -> int:
