@@ -133,6 +133,9 @@ class StackStatus(StatusBase):
                                        description="Effective parameters (hidden ones masked).")
     template_config_map: str | None = Field(
         default=None, description="ConfigMap holding the last applied template (for rollback).")
+    state_secret: str | None = Field(
+        default=None, description="Secret holding the controller's record: the template being "
+                                  "applied, the last good one (for rollback), signals, capacities.")
 
 
 class Stack(Resource):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 # one module per kind; every module listed here is registered by `kubestack operator`
-CONTROLLER_MODULES: list[str] = ["project", "server", "image", "volume", "flavor", "keypair", "servergroup", "network", "port", "securitygroup", "floatingip", "router"]
+CONTROLLER_MODULES: list[str] = ["project", "server", "image", "volume", "flavor", "keypair", "servergroup", "network", "port", "securitygroup", "floatingip", "router", "stack"]
 
 
 def load_all(names: list[str] | None = None) -> list[str]:
