@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "servergroup",
     "flavor",
     "keypair",
+    "network",  # network, subnet, port, security group, floating ip, router
 ]
 
 
