@@ -15,9 +15,11 @@ from kubestack.k8s.objects import status_diff
 from kubestack.network import naming, secgroups
 from kubestack.network.kube import Kube
 from kubestack.runtime.metrics import instrumented
+from kubestack.runtime.workqueue import WorkQueue
 
 # server name -> its groups, per namespace: resync only when membership changes
 _SEEN: dict[tuple[str, str], tuple[str, ...]] = {}
+
 
 
 def _sync(namespace: str) -> None:
@@ -50,6 +52,21 @@ def _guard(fn, *args):
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
 
 
+# Server and NAD events only mark a namespace for a resync: a boot storm of N servers then
+# costs a few syncs of the namespace, not N (the queue folds repeated adds of one key)
+_resyncs = WorkQueue("securitygroups", _sync, workers=2)
+
+
+@kopf.on.startup()
+def _start_resyncs(**_) -> None:
+    _resyncs.start()
+
+
+@kopf.on.cleanup()
+def _stop_resyncs(**_) -> None:
+    _resyncs.stop()
+
+
 @kopf.on.resume("kubestack.io", "v1alpha1", "securitygroups")
 @kopf.on.create("kubestack.io", "v1alpha1", "securitygroups")
 @kopf.on.update("kubestack.io", "v1alpha1", "securitygroups", field="spec")
@@ -70,12 +87,12 @@ def server_groups_changed(event, body, namespace, name, **_):
     key = (namespace, name)
     if event.get("type") == "DELETED" or body["metadata"].get("deletionTimestamp"):
         if _SEEN.pop(key, None) is not None:
-            _guard(_sync, namespace)
+            _resyncs.add(namespace)
         return
     groups = tuple(sorted((body.get("spec") or {}).get("securityGroups", ["default"])))
     if _SEEN.get(key) != groups:
         _SEEN[key] = groups
-        _guard(_sync, namespace)
+        _resyncs.add(namespace)
 
 
 @kopf.on.event("k8s.cni.cncf.io", "v1", "network-attachment-definitions",
@@ -83,6 +100,6 @@ def server_groups_changed(event, body, namespace, name, **_):
 @instrumented("SecurityGroup")
 def nad_changed(event, namespace, **_):
     if event.get("type") in ("ADDED", "DELETED", None):
-        _guard(_sync, namespace)
+        _resyncs.add(namespace)
 
 

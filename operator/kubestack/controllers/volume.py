@@ -312,12 +312,25 @@ def volume_data_volume_event(body, type, **_) -> None:  # noqa: A002 (kopf's arg
         refresh_volume(volume, dict(body))
 
 
+# the volumes each Server referenced when last seen (namespace, name) -> names
+_SERVER_VOLUMES: dict[tuple[str, str], frozenset[str]] = {}
+
+
 @kopf.on.event(API_GROUP, API_VERSION, "servers")
 @instrumented("Volume")
-def volume_server_event(body, **_) -> None:
+def volume_server_event(type, body, **_) -> None:  # noqa: A002 - kopf's argument name
     """A Server changed: refresh the Volumes it references and those listing it as attached."""
     ns, sname = body["metadata"]["namespace"], body["metadata"]["name"]
     referenced = {u.volume for u in refs.server_volume_uses(dict(body))}
+    # most servers never touch a volume: skip them without listing (a boot storm brings
+    # thousands of Server events)
+    before = _SERVER_VOLUMES.get((ns, sname), frozenset())
+    if type == "DELETED":
+        _SERVER_VOLUMES.pop((ns, sname), None)
+    else:
+        _SERVER_VOLUMES[(ns, sname)] = frozenset(referenced)
+    if not referenced and not before:
+        return
     volumes = custom().list_namespaced_custom_object(API_GROUP, API_VERSION, ns, "volumes")["items"]
     for v in volumes:
         listed = any(a.get("server") == sname for a in (v.get("status") or {}).get("attachments") or [])
