@@ -135,6 +135,9 @@ class Outcome:
     status: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, str, str]] = field(default_factory=list)
     requeue_after: float | None = None
+    # the spec change is not applied yet (a volume to attach is still being made): keep the
+    # old observedGeneration, so the next look still sees the change
+    pending: bool = False
 
 
 class ServerReconciler:
@@ -191,7 +194,8 @@ class ServerReconciler:
             self._step(server, model, out)
         except ReferenceError as exc:
             self._error(out, exc.code, str(exc), reason=exc.reason)
-        out.status["observedGeneration"] = meta.get("generation")
+        if not out.pending:
+            out.status["observedGeneration"] = meta.get("generation")
         return out
 
     # ------------------------------------------------------------------ the state machine
@@ -373,6 +377,7 @@ class ServerReconciler:
                 out.requeue_after = 1.0
                 return None
             out.requeue_after = 1.0  # a newly attached volume is still being made: attach it later
+            out.pending = True
             return disks_of(vm)
         st["rootDisk"] = disks.root_disk
         volumes = {v["name"]: v for v in disks.volumes}
