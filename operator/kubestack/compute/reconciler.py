@@ -737,8 +737,7 @@ class ServerReconciler:
                     return True
                 # KubeVirt's LiveUpdate rollout propagates the template's nodeSelector to the
                 # running VMI; the migration's target pod then lands on the new host
-                self.cluster.patch_vm(ns, name, {"spec": {"template": {"spec": {
-                    "nodeSelector": {HOSTNAME_LABEL: target}}}}})
+                self.cluster.patch_vm(ns, name, _pin(target))
                 st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
                 out.events.append(("Normal", "Migrating", f"Live-migrating from {st['host']} to {target}"))
             elif _selected_host(vmi) == target:
@@ -771,8 +770,7 @@ class ServerReconciler:
             return False
         if phase == "Failed":
             self.scheduler.release(uid + "#target")
-            self.cluster.patch_vm(ns, name, {"spec": {"template": {"spec": {
-                "nodeSelector": {HOSTNAME_LABEL: st["host"]}}}}})
+            self.cluster.patch_vm(ns, name, _pin(st["host"]))
             st.update(lastMigrateRequestId=req.request_id, status=ServerState.ACTIVE, taskState=None)
             reason = ((mig.get("status") or {}).get("migrationState") or {}).get("failureReason") or "failed"
             self._error(out, 500, f"Live migration failed: {reason}", reason="MigrationFailed", keep_status=True)
@@ -842,8 +840,7 @@ class ServerReconciler:
         self.scheduler.release(uid + "#target")
         self.cache.add_instance(target, uid, _usage(flavor), project=ns, group=record.group if record else None)
         if vm is not None:
-            self.cluster.patch_vm(ns, name, {"spec": {"template": {"spec": {
-                "nodeSelector": {HOSTNAME_LABEL: target}}}}})
+            self.cluster.patch_vm(ns, name, _pin(target))
         if vmi is not None:
             self.cluster.delete_vmi(ns, name)
         node = self.cluster.node(target) or {}
@@ -936,6 +933,12 @@ def spec_hints(model: Server, cluster: Cluster, namespace: str) -> SchedulerHint
         return tuple(out)
 
     return SchedulerHints(same_host=uids(hints.same_host), different_host=uids(hints.different_host))
+
+
+def _pin(host: str) -> dict:
+    """The VM patch that points its template at `host` (KubeVirt's LiveUpdate rollout carries
+    it to the running VMI; a migration or restart then lands there)."""
+    return {"spec": {"template": {"spec": {"nodeSelector": {HOSTNAME_LABEL: host}}}}}
 
 
 def _vm_size_patch(flavor: FlavorSnapshot, host: str) -> dict:
