@@ -9,6 +9,7 @@ archive next to a small cloud-config carrying the key, which cloud-init merges.
 
 from __future__ import annotations
 
+import hashlib
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
@@ -65,7 +66,10 @@ def user_data(user_data: str | None, *, hostname: str, public_keys: list[str]) -
         # already an archive: cloud-init cannot nest it, so the user's archive wins and the
         # key is expected inside it, as with Nova's config drive.
         return user_data
-    archive = MIMEMultipart()
+    # the boundary is derived from the content: a random one (the email package's default)
+    # would change the VM's user data on every render, and so restart the guest for nothing
+    digest = hashlib.sha256(f"{hostname}\n{public_keys}\n{user_data}".encode()).hexdigest()[:24]
+    archive = MIMEMultipart(boundary=f"==============={digest}==")
     archive.attach(MIMEText(CLOUD_CONFIG + "\n" + yaml.safe_dump(base, sort_keys=False),
                             "cloud-config"))
     part = MIMEText(user_data, _mime_type(user_data).split("/", 1)[1])

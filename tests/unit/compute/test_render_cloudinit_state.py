@@ -127,3 +127,11 @@ def test_nova_state_from_the_vmi(desired, vmi, launched, expected):
     vm = {"status": {}}
     seen = state.observe(desired, vm, vmi, launched=launched)
     assert (seen.status, seen.power_state, seen.task_state) == expected
+
+
+def test_multipart_user_data_is_stable_across_renders():
+    """A re-render must not change the VM (a random MIME boundary would restart the guest)."""
+    a = cloudinit.user_data("#!/bin/sh\necho hi\n", hostname="web", public_keys=["ssh-ed25519 K"])
+    b = cloudinit.user_data("#!/bin/sh\necho hi\n", hostname="web", public_keys=["ssh-ed25519 K"])
+    assert a == b
+    assert a != cloudinit.user_data("#!/bin/sh\necho ho\n", hostname="web", public_keys=["ssh-ed25519 K"])
