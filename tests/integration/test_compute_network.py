@@ -80,3 +80,30 @@ def test_exhausted_subnet_is_an_error_without_a_half_built_server(cluster, kubes
     assert vm(cluster, namespace, "one-too-many") is None
     ips = {server(cluster, namespace, f"t{i}")["status"]["addresses"]["tiny"][0]["addr"] for i in range(5)}
     assert len(ips) == 5
+
+
+def test_floating_ip_shows_in_the_networks_column(cluster, kubestack, namespace):
+    """openstack server list shows a floating IP after the fixed IP it maps to."""
+    import uuid
+
+    from kubernetes import client
+
+    public = f"pub-{uuid.uuid4().hex[:6]}"
+    client.CoreV1Api(cluster.api).create_namespace({"metadata": {"name": public}})
+    try:
+        _network(cluster, public, "public", "172.24.8.0/24", external=True, shared=True)
+        _network(cluster, namespace, "private", "10.40.0.0/24")
+        flavor = create_flavor(cluster)
+        create_image(cluster, namespace)
+        create_server(cluster, namespace, "web", flavor, networks=[{"network": "private"}])
+        wait_status(cluster, namespace, "web", "ACTIVE")
+        custom(cluster).create_namespaced_custom_object("kubestack.io", "v1alpha1", namespace, "floatingips", {
+            "apiVersion": "kubestack.io/v1alpha1", "kind": "FloatingIP", "metadata": {"name": "fip"},
+            "spec": {"floatingNetwork": f"{public}/public", "server": "web"}})
+        s = wait_for(lambda: (x := server(cluster, namespace, "web")) and
+                     "172.24.8." in (x["status"].get("networks") or "") and x, what="floating IP listed")
+        fixed, floating = s["status"]["addresses"]["private"]
+        assert (fixed["type"], floating["type"]) == ("fixed", "floating")
+        assert s["status"]["networks"] == f"private={fixed['addr']}, {floating['addr']}"
+    finally:
+        client.CoreV1Api(cluster.api).delete_namespace(public)

@@ -59,6 +59,7 @@ class Cluster(Protocol):
     def ports(self, server: Mapping[str, Any]) -> list: ...
     def disks(self, server: Mapping[str, Any], root_size_gib: int) -> Any: ...
     def reservation_members(self, namespace: str, name: str) -> list[dict]: ...
+    def floating_ips(self, namespace: str, server: str) -> dict[str, list[str]]: ...
     def node(self, name: str) -> dict | None: ...
     def vm(self, namespace: str, name: str) -> dict | None: ...
     def vmi(self, namespace: str, name: str) -> dict | None: ...
@@ -524,8 +525,9 @@ class ServerReconciler:
 
     def _addresses(self, vm, vmi, out: Outcome) -> None:
         """Nova's addresses: a tenant port's fixed IPs as allocated (Neutron's view), the pod
-        network's as the VMI reports them."""
+        network's as the VMI reports them, each followed by the floating IPs mapped to it."""
         reported = state.interface_ips(vmi)
+        floating = self.cluster.floating_ips(vm["metadata"]["namespace"], vm["metadata"]["name"]) if vm else {}
         addresses: dict[str, list[dict]] = {}
         for iface in interfaces_of(vm) if vm is not None else []:
             ips = list(iface.ips) if iface.nad else reported.get(iface.name, [])
@@ -534,10 +536,11 @@ class ServerReconciler:
             entries = addresses.setdefault(iface.network or ("pod" if iface.nad is None else iface.name), [])
             for ip in ips:
                 addr = ip.split("/")[0]
-                entry = {"addr": addr, "version": 6 if ":" in addr else 4, "type": "fixed"}
-                if iface.mac:
-                    entry["macAddr"] = iface.mac
-                entries.append(entry)
+                for value, kind in [(addr, "fixed"), *((f, "floating") for f in floating.get(addr, []))]:
+                    entry = {"addr": value, "version": 6 if ":" in value else 4, "type": kind}
+                    if iface.mac:
+                        entry["macAddr"] = iface.mac
+                    entries.append(entry)
         if not addresses:
             return
         out.status["addresses"] = addresses

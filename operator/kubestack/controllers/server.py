@@ -43,7 +43,8 @@ KEYPAIRS = objects.kubestack("keypairs", "KeyPair")
 SERVER_GROUPS = objects.kubestack("servergroups", "ServerGroup")
 
 stores = {kind: Store(kind) for kind in (
-    "servers", "flavors", "images", "keypairs", "servergroups", "vms", "vmis", "vmims", "nodes")}
+    "servers", "flavors", "images", "keypairs", "servergroups", "vms", "vmis", "vmims", "nodes",
+    "floatingips")}
 
 
 def _scheduler_config() -> SchedulerConfig:
@@ -104,6 +105,15 @@ class ApiCluster:
             raise
         value = (secret.data or {}).get(key)
         return base64.b64decode(value).decode() if value is not None else None
+
+    def floating_ips(self, namespace: str, server: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for fip in stores["floatingips"].list(lambda f: f["metadata"]["namespace"] == namespace and (
+                f.get("status") or {}).get("server") == server):
+            st = fip["status"]
+            if st.get("fixedIpAddress") and st.get("floatingIpAddress") and st.get("status") == "ACTIVE":
+                out.setdefault(st["fixedIpAddress"], []).append(st["floatingIpAddress"])
+        return out
 
     def reservation_members(self, namespace: str, name: str) -> list[dict]:
         return stores["servers"].list(lambda s: s["metadata"]["namespace"] == namespace and (
@@ -202,6 +212,7 @@ class ServerController:
             "keypairs": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "keypairs"),
             "servergroups": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "servergroups"),
             "servers": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "servers"),
+            "floatingips": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "floatingips"),
             "vms": lambda: custom().list_cluster_custom_object("kubevirt.io", "v1", "virtualmachines"),
             "vmis": lambda: custom().list_cluster_custom_object("kubevirt.io", "v1", "virtualmachineinstances"),
         }
@@ -279,6 +290,19 @@ def _owned(store: str):
 
 
 kopf.on.event("kubevirt.io", "v1", "virtualmachines")(_owned("vms"))
+
+
+@kopf.on.event(API_GROUP, API_VERSION, "floatingips")
+@instrumented("Server")
+def floating_ip_event(type, body, **_) -> None:  # noqa: A002 - kopf's argument name
+    """A floating IP (dis)associated: the Server's Networks column shows it, as Nova's does."""
+    previous = stores["floatingips"].apply_event(type, body)
+    if controller is None:
+        return
+    for fip in (previous, body):
+        server = ((fip or {}).get("status") or {}).get("server")
+        if server:
+            controller.queue.add((body["metadata"]["namespace"], server))
 kopf.on.event("kubevirt.io", "v1", "virtualmachineinstances")(_owned("vmis"))
 kopf.on.event("kubevirt.io", "v1", "virtualmachineinstancemigrations")(_owned("vmims"))
 

@@ -36,6 +36,7 @@ class FakeCluster:
         return ServerDisks(disks=[{"name": "rootdisk", "bootOrder": 1, "disk": {"bus": "virtio"}}],
                            volumes=[{"name": "rootdisk", "containerDisk": {"image": f"quay.io/{image}"}}])
     def reservation_members(self, ns, name): return []
+    def floating_ips(self, ns, server): return {}
 
     def create(self, obj):
         self.writes.append(f"create {obj['kind']}")
