@@ -36,7 +36,11 @@ import sys
 import time
 from typing import Any
 
-from kubestack.cli.output import render_table
+# the one CLI support layer: errors, connections, waiting (shared with every verb)
+from kubestack.cli.output import (
+    CliError, api_client, connection_args, key_values, namespace_of, render_table, run,
+)
+from kubestack.cli.output import poll as wait_for
 
 GROUP, VERSION = "kubestack.io", "v1alpha1"
 CDI_GROUP, CDI_VERSION = "cdi.kubevirt.io", "v1beta1"
@@ -46,51 +50,13 @@ UPLOADED_ANNOTATION = "simulator.kubestack.io/uploaded"
 CHUNK = 1024 * 1024
 
 
-class CliError(Exception):
-    pass
-
-
 # ---------------------------------------------------------------------------- shared helpers
 
 
 def common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG") or None,
-                   help="kubeconfig (default $KUBECONFIG, else ~/.kube/config)")
-    p.add_argument("-n", "--project", "--namespace", dest="namespace", default=None,
-                   help="project (namespace); default: the kubeconfig context's namespace")
+    connection_args(p)
     p.add_argument("-f", "--format", choices=("table", "json", "yaml"), default="table",
                    help="output format (default table)")
-
-
-def api_client(args: argparse.Namespace):
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
-    return client.ApiClient(configuration)
-
-
-def namespace_of(args: argparse.Namespace) -> str:
-    if args.namespace:
-        return args.namespace
-    from kubernetes import config
-
-    try:
-        _, current = config.list_kube_config_contexts(config_file=args.kubeconfig)
-        return (current.get("context") or {}).get("namespace") or "default"
-    except Exception:  # no kubeconfig contexts: the API call will report the real problem
-        return "default"
-
-
-def key_values(items: list[str], what: str = "property") -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise CliError(f"{what} {item!r} must be KEY=VALUE")
-        k, v = item.split("=", 1)
-        out[k] = v
-    return out
-
 
 
 def print_table(headers: list[str], rows: list[list[Any]], fmt: str = "table",
@@ -123,30 +89,6 @@ def print_data(data: Any, fmt: str) -> None:
         print(yaml.safe_dump(data, sort_keys=True, default_flow_style=False), end="")
 
 
-def api_error(exc) -> CliError:
-    try:
-        message = json.loads(exc.body).get("message") or exc.reason
-    except (TypeError, ValueError, AttributeError):
-        message = getattr(exc, "reason", str(exc))
-    return CliError(f"{getattr(exc, 'status', '')} {message}".strip())
-
-
-def run(fn):
-    """Wrap a verb: API errors and bad input become a message on stderr and exit code 1."""
-    def wrapper(args: argparse.Namespace) -> int:
-        from kubernetes.client.rest import ApiException
-
-        try:
-            return fn(args) or 0
-        except CliError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except ApiException as exc:
-            print(f"error: {api_error(exc)}", file=sys.stderr)
-            return 1
-    return wrapper
-
-
 def get_object(custom, namespace: str, plural: str, name: str, kind: str) -> dict:
     from kubernetes.client.rest import ApiException
 
@@ -156,17 +98,6 @@ def get_object(custom, namespace: str, plural: str, name: str, kind: str) -> dic
         if exc.status == 404:
             raise CliError(f"No {kind} found for {name}") from None
         raise
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise CliError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)
 
 
 # ---------------------------------------------------------------------------- verbs
