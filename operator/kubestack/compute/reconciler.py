@@ -182,6 +182,19 @@ class ServerReconciler:
             self.quota.release(quota_key(server))
         self._reboots.pop(instance_id(server), None)
 
+    def _reserve_quota(self, server: Mapping[str, Any], flavor: FlavorSnapshot) -> None:
+        """Nova's instances/cores/ram quota for this server at `flavor` (re-reserving the same
+        server replaces its previous reservation: that is how a resize is counted)."""
+        if self.quota is None:
+            return
+        from kubestack.identity.quota import QuotaExceeded
+
+        try:
+            self.quota.reserve(server["metadata"]["namespace"], quota_key(server),
+                               {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram})
+        except QuotaExceeded as exc:
+            raise ReferenceError(str(exc), code=403, reason="QuotaExceeded") from exc
+
     # ------------------------------------------------------------------ entry point
     def reconcile(self, server: dict) -> Outcome:
         meta = server["metadata"]
@@ -241,18 +254,11 @@ class ServerReconciler:
 
     # ------------------------------------------------------------------ scheduling
     def _schedule(self, server: dict, model: Server, out: Outcome) -> None:
-        ns, name = model.metadata.namespace, model.metadata.name
+        name = model.metadata.name
         resolved = resolve(self.cluster, server, model, for_boot=True)
         flavor = resolved.flavor
         uid = instance_id(server)
-        if self.quota is not None:
-            from kubestack.identity.quota import QuotaExceeded
-
-            try:
-                self.quota.reserve(ns, quota_key(server),
-                                   {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram})
-            except QuotaExceeded as exc:
-                raise ReferenceError(str(exc), code=403, reason="QuotaExceeded") from exc
+        self._reserve_quota(server, flavor)
         st = out.status
         st.update(status=ServerState.BUILD, taskState=TaskState.SCHEDULING, vmState=VmState.BUILDING,
                   powerState=PowerState.NOSTATE)
@@ -283,9 +289,7 @@ class ServerReconciler:
                  min_count: int | None = None, max_count: int | None = None) -> RequestSpec:
         flavor = resolved.flavor
         return RequestSpec(
-            flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
-                               disk_gb=flavor.disk, ephemeral_gb=flavor.ephemeral, swap_mb=flavor.swap,
-                               extra_specs=flavor.extra_specs),
+            flavor=_sched_flavor(flavor),
             image_properties=resolved.image_properties,
             project=model.metadata.namespace,
             availability_zone=_zone(model.spec.availability_zone),
@@ -624,13 +628,7 @@ class ServerReconciler:
         # a new resize: claim the new size (same host if it fits, else another host)
         new = resolved.flavor
         old_host, old_flavor = st["host"], st["flavorName"]
-        if self.quota is not None:
-            from kubestack.identity.quota import QuotaExceeded
-
-            try:
-                self.quota.reserve(ns, quota_key(server), {"instances": 1, "cores": new.vcpus, "ram": new.ram})
-            except QuotaExceeded as exc:
-                raise ReferenceError(str(exc), code=403, reason="QuotaExceeded") from exc
+        self._reserve_quota(server, new)
         try:
             try:
                 target = self._claim_target(uid, ns, new, old_host, _zone(model.spec.availability_zone))
@@ -691,9 +689,7 @@ class ServerReconciler:
             self.cluster.patch_vm(ns, name, _vm_size_patch(old_snapshot, resize["oldHost"]))
             if vmi is not None:
                 self.cluster.delete_vmi(ns, name)
-            if self.quota is not None:
-                self.quota.reserve(ns, quota_key(server),
-                                   {"instances": 1, "cores": old_snapshot.vcpus, "ram": old_snapshot.ram})
+            self._reserve_quota(server, old_snapshot)
             st.update(status=ServerState.REVERT_RESIZE, taskState=TaskState.RESIZE_REVERTING,
                       host=resize["oldHost"], hypervisorHostname=resize["oldHost"],
                       flavor=old_snapshot.to_k8s(), flavorName=old_snapshot.name)
@@ -793,8 +789,7 @@ class ServerReconciler:
             self.cache.claim(host, uid + "#target", _usage(flavor), project=ns)
             return host
         request = RequestSpec(
-            flavor=SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram,
-                               disk_gb=flavor.disk, extra_specs=flavor.extra_specs),
+            flavor=_sched_flavor(flavor),
             project=ns, instance_ids=(uid + "#target",), availability_zone=zone,
             scheduler_hints=SchedulerHints(different_host=(uid,)))
         return self.scheduler.select_and_claim(request)[0].host
@@ -871,6 +866,12 @@ class ServerReconciler:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _sched_flavor(flavor: FlavorSnapshot) -> SchedFlavor:
+    """The scheduler's view of a flavor (root, ephemeral and swap sizes, extra specs)."""
+    return SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram, disk_gb=flavor.disk,
+                       ephemeral_gb=flavor.ephemeral, swap_mb=flavor.swap, extra_specs=flavor.extra_specs)
 
 
 def _usage(flavor: FlavorSnapshot) -> Usage:
