@@ -30,14 +30,16 @@ from kubestack.api.server import (
 from kubestack.compute import cloudinit, state
 from kubestack.compute.references import RETRYABLE, ReferenceError, Resolved, group_name, resolve
 from kubestack.compute.render import (
-    HOSTNAME_LABEL, POD_NETWORK, Disk, Interface, VMInputs, cloud_init_secret, disks_of, interfaces_of, is_hotplug,
-    needs_cloud_init_secret, network_data_of, render_vm,
+    HOSTNAME_LABEL, POD_NETWORK, ROOT_DISK, Disk, Interface, VMInputs, cloud_init_secret, disks_of, interfaces_of,
+    is_hotplug, needs_cloud_init_secret, network_data_of, render_vm,
 )
 from kubestack.compute.vmactions import VMActionError
 from kubestack.k8s.conditions import set_condition
 from kubestack.network.interfaces import network_data
 from kubestack.network.ports import PortError
+from kubestack.storage import names as storage_names
 from kubestack.storage.disks import DiskError
+from kubestack.storage.refs import boots_from_image
 from kubestack.scheduler import NoValidHost, RequestSpec, Scheduler, SchedulerHints, Usage
 from kubestack.scheduler import Flavor as SchedFlavor
 from kubestack.scheduler.cache import ClaimError
@@ -45,6 +47,9 @@ from kubestack.scheduler.cache import ClaimError
 log = logging.getLogger(__name__)
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
+# Nova's task state while a rebuild waits for its block devices (not in api.TaskState, whose
+# values are a subset: status.taskState is free text)
+REBUILD_BLOCK_DEVICE_MAPPING = "rebuild_block_device_mapping"
 
 
 class Cluster(Protocol):
@@ -139,6 +144,9 @@ class Outcome:
     # the spec change is not applied yet (a volume to attach is still being made): keep the
     # old observedGeneration, so the next look still sees the change
     pending: bool = False
+    # what the storage service answered in this reconcile, if it was asked (a rebuild reads
+    # whether its new root disk is ready and whether old ones still wait to be deleted)
+    disks: Any = None
 
 
 class ServerReconciler:
@@ -152,6 +160,11 @@ class ServerReconciler:
         # In-flight reboots (server uid -> (request id, VMI uid before)); losing this on a
         # restart only shortens what status shows as REBOOT.
         self._reboots: dict[str, tuple[str, str | None]] = {}
+        # In-flight rebuilds (server uid -> uid of the VMI the rebuild stopped): that VMI is
+        # not the rebuilt guest even while a lagging watch still shows it Running. Losing this
+        # on a restart is harmless for a root disk rebuild (the rebuilt guest is recognised by
+        # its new root disk).
+        self._rebuilds: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ claims from status
     def record_claim(self, server: Mapping[str, Any]) -> None:
@@ -181,6 +194,7 @@ class ServerReconciler:
         if self.quota is not None:
             self.quota.release(quota_key(server))
         self._reboots.pop(instance_id(server), None)
+        self._rebuilds.pop(instance_id(server), None)
 
     def _reserve_quota(self, server: Mapping[str, Any], flavor: FlavorSnapshot) -> None:
         """Nova's instances/cores/ram quota for this server at `flavor` (re-reserving the same
@@ -243,10 +257,13 @@ class ServerReconciler:
             return
         if self._migrate(server, model, vm, vmi, out):
             return
-        vm = self._ensure_vm(server, model, resolved, vm, vmi, out)
+        # a new rebuild is recorded before the VM is rendered: the VM must take the new root disk
+        # in the same reconcile that stops the guest, or KubeVirt restarts it on the old one
+        starting = vm is not None and self._begin_rebuild(server, model, resolved, out)
+        vm = self._ensure_vm(server, model, resolved, vm, vmi, out, rebuild_starting=starting)
         if vm is None:
             return
-        if self._rebuild(server, model, resolved, vm, vmi, out):
+        if self._rebuild(server, model, vm, vmi, out, starting=starting):
             return
         if self._reboot(server, model, vm, vmi, out):
             return
@@ -371,9 +388,12 @@ class ServerReconciler:
         st = out.status
         spec_changed = server["metadata"].get("generation") != (server.get("status") or {}).get(
             "observedGeneration")
-        if vm is not None and not spec_changed and st.get("status") != ServerState.REBUILD:
+        rebuilding = st.get("status") == ServerState.REBUILD
+        if vm is not None and not spec_changed and not rebuilding:
             return disks_of(vm)
-        disks = self.cluster.disks(server, flavor.disk)
+        # the storage service reads the status being written: a rebuild's new root disk name
+        disks = self.cluster.disks({**server, "status": st}, flavor.disk)
+        out.disks = disks
         if not disks.ready:
             if vm is None:
                 st.update(taskState=TaskState.BLOCK_DEVICE_MAPPING)
@@ -383,6 +403,14 @@ class ServerReconciler:
                 return None
             out.requeue_after = 1.0  # a newly attached volume is still being made: attach it later
             out.pending = True
+            if rebuilding:
+                # the VM takes the new root disk now, though it is still being cloned: KubeVirt
+                # starts no VMI before its DataVolumes are ready, so the guest cannot come back
+                # on the old disk; the other devices stay as they are until they are ready
+                st["rootDisk"] = disks.root_disk
+                volumes = {v["name"]: v for v in disks.volumes}
+                root = [Disk(d, volumes[d["name"]]) for d in disks.disks if d["name"] == ROOT_DISK]
+                return root + [d for d in disks_of(vm) if d.disk["name"] != ROOT_DISK]
             return disks_of(vm)
         st["rootDisk"] = disks.root_disk
         volumes = {v["name"]: v for v in disks.volumes}
@@ -416,7 +444,8 @@ class ServerReconciler:
         st["conditions"] = set_condition(st.get("conditions"), "Scheduled", False, reason, str(exc))
         self._error(out, getattr(exc, "code", 500) or 500, str(exc), reason=reason)
 
-    def _ensure_vm(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> dict | None:
+    def _ensure_vm(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome, *,
+                   rebuild_starting: bool = False) -> dict | None:
         st = out.status
         ns, name = model.metadata.namespace, model.metadata.name
         flavor = FlavorSnapshot.model_validate(st["flavor"])
@@ -432,6 +461,9 @@ class ServerReconciler:
         except DiskError as exc:
             if vm is None:  # Nova's "block_device_mapping" step failed
                 self._give_back(server, out, exc, "BlockDeviceMappingError")
+                return None
+            if st.get("status") == ServerState.REBUILD:
+                self._rebuild_failed(server, model, out, exc, rebuild_starting)
                 return None
             # a bad attach on a running server: the server stays as it is, the fault says why
             self._error(out, 400, exc.message, reason="InvalidVolume", keep_status=True)
@@ -591,28 +623,126 @@ class ServerReconciler:
         return True
 
     # ------------------------------------------------------------------ rebuild
-    def _rebuild(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> bool:
+    # Nova's `server rebuild [--image X]`: the root disk is replaced by a fresh copy of the
+    # image (the new one, or the same one for a bare rebuild request); attached volumes, ports,
+    # host and flavor stay. Steps, each read back from status and the VM on the next look:
+    #
+    # 1. (_begin_rebuild) a changed spec.image or a new spec.rebuild.requestId: status says
+    #    REBUILD and records the image, the request id and the name of the new root disk,
+    #    `<server>-root-<key>` with a key from the Server's uid and the generation asking for the
+    #    rebuild (storage.names.rebuild_key): a distinct, deterministic name per rebuild, so a
+    #    repeated step makes the same disk, and the name is kept in status.rootDisk while later
+    #    spec changes move the generation on.
+    # 2. (_ensure_vm) the storage service clones the new disk and the VM's template is pointed
+    #    at it at once, though it is still being cloned; then (_rebuild) the VMI is deleted: the
+    #    guest stops, and KubeVirt starts it again from the template, on the same pinned host,
+    #    only once the new DataVolume is ready. The VM never points at the old disk again, so
+    #    the guest cannot come back on it.
+    # 3. while REBUILD, the storage service deletes the server's earlier root disks once
+    #    neither the VM's template nor a VMI uses them (never one made with retainRootDisk, or
+    #    any while it is set), and the rebuild ends only when none is left and the new guest
+    #    runs on the new disk (for a stopped server: once the disk is ready; it stays SHUTOFF,
+    #    as Nova leaves it).
+    #
+    # A crash anywhere repeats a step: before the status write, step 1 is taken again with the
+    # same name (same generation) or, if the spec moved on meanwhile, a new one, and the disk
+    # made for the lost name is then an earlier root disk like any other, deleted in step 3.
+    # So a server ends with exactly one root disk (plus those it was asked to retain).
+    def _begin_rebuild(self, server, model: Server, resolved: Resolved, out: Outcome) -> bool:
+        """Record a newly asked rebuild in status; True when one starts in this reconcile."""
         st = out.status
         req = model.spec.rebuild
         image_changed = resolved.image_name is not None and st.get("imageName") not in (None, resolved.image_name)
         requested = req is not None and req.request_id != st.get("lastRebuildRequestId")
         if not (image_changed or requested):
-            if st.get("status") == ServerState.REBUILD and state.vmi_phase(vmi) == "Running":
-                return False
-            if st.get("status") != ServerState.REBUILD:
-                return False
-            out.requeue_after = 1.0
-            return True
-        ns, name = model.metadata.namespace, model.metadata.name
-        # the VM template now carries the new root disk (_ensure_vm); a new VMI boots from it
-        if vmi is not None:
-            self.cluster.delete_vmi(ns, name)
-        st.update(status=ServerState.REBUILD, taskState=TaskState.REBUILDING, imageName=resolved.image_name)
+            return False
+        name = model.metadata.name
+        generation = server["metadata"].get("generation")
+        if not boots_from_image(server):
+            self._refuse_volume_backed_rebuild(server, model, out)
+            return False
+        key = storage_names.rebuild_key(instance_id(server), generation)
+        st.update(status=ServerState.REBUILD, taskState=TaskState.REBUILDING, imageName=resolved.image_name,
+                  rootDisk=storage_names.root_disk(name, key))
         if req is not None:
             st["lastRebuildRequestId"] = req.request_id
-        out.events.append(("Normal", "Rebuilding", f"Rebuilding from image {resolved.image_name}"))
-        out.requeue_after = 1.0
+        image = resolved.image_name or "its boot image"
+        st["conditions"] = set_condition(st.get("conditions"), "Ready", False, str(ServerState.REBUILD),
+                                         f"rebuilding from image {image}", generation=generation)
+        out.events.append(("Normal", "Rebuilding", f"Rebuilding from image {image}"))
         return True
+
+    def _refuse_volume_backed_rebuild(self, server, model: Server, out: Outcome) -> None:
+        """A volume-backed server is not rebuilt: it stays as it is (ACTIVE, no fault), and
+        the `Rebuilt` condition and a Warning Event say why.
+
+        Why not reimage the boot volume, as Nova does since API 2.93: Nova asks Cinder to
+        reimage the volume in place (os-reimage). Here the volume's data is the PVC the Volume
+        controller owns and reconciles; rewriting it from the Server reconciler would give one
+        PVC two writers behind the Volume's back (its status, snapshots and quota), and a
+        reimage belongs to the Volume kind, which has no such action yet. Before 2.93 Nova
+        refused a volume-backed rebuild to another image and "rebuilt" one on the same image
+        without touching the volume, so the guest came back on its old data: a silent no-op is
+        what this refusal avoids. It is no failure of the server, so no ERROR and no fault."""
+        st = out.status
+        req = model.spec.rebuild
+        if req is not None:
+            st["lastRebuildRequestId"] = req.request_id  # answered: not asked again each look
+        message = (f"Rebuild of volume-backed server {model.metadata.name} is not supported: its root disk is "
+                   "a Volume, which kubestack cannot reimage in place (Nova API 2.93 reimage); the server "
+                   "was left unchanged. Boot a new server from the image, or from a new Volume made from it.")
+        st["conditions"] = set_condition(st.get("conditions"), "Rebuilt", False, "VolumeBackedServer", message,
+                                         generation=server["metadata"].get("generation"))
+        out.events.append(("Warning", "RebuildRefused", message))
+
+    def _rebuild(self, server, model: Server, vm, vmi, out: Outcome, *, starting: bool) -> bool:
+        """Drive the rebuild status records (also an evacuation's, Nova's rebuild on another
+        host) to its end: True while it is in progress."""
+        st = out.status
+        if st.get("status") != ServerState.REBUILD:
+            return False
+        ns, name = model.metadata.namespace, model.metadata.name
+        uid = instance_id(server)
+        if starting:
+            # the VM's template now carries the new root disk (_ensure_vm): stop the guest; the
+            # new VMI boots from the new disk once it is ready
+            if vmi is not None and not (vmi.get("metadata") or {}).get("deletionTimestamp"):
+                self.cluster.delete_vmi(ns, name)
+                self._rebuilds[uid] = (vmi.get("metadata") or {}).get("uid")
+            out.requeue_after = 1.0
+            return True
+        disks = out.disks
+        if disks is not None and not disks.ready:
+            st["taskState"] = REBUILD_BLOCK_DEVICE_MAPPING
+            out.requeue_after = 1.0
+            return True
+        wanted = _root_source(vm)
+        vmi_uid = ((vmi or {}).get("metadata") or {}).get("uid")
+        if model.spec.power_state == DesiredPowerState.STOPPED:
+            done = vmi is None  # a stopped server is rebuilt and stays stopped (Nova)
+        else:
+            done = state.vmi_phase(vmi) == "Running" and _root_source(vmi) == wanted and \
+                vmi_uid != self._rebuilds.get(uid, "")
+        if not done or (disks is not None and disks.superseded):
+            st["taskState"] = TaskState.REBUILD_SPAWNING
+            out.requeue_after = 1.0
+            return True
+        self._rebuilds.pop(uid, None)
+        st["taskState"] = None
+        return False
+
+    def _rebuild_failed(self, server, model: Server, out: Outcome, exc: DiskError, starting: bool) -> None:
+        """The new root disk (or another block device) cannot be made: ERROR, as Nova leaves
+        a server whose rebuild failed. When it fails as the rebuild starts, nothing has been
+        touched yet: the request is not recorded as done, so it is tried again when the server
+        or what it references changes."""
+        st = out.status
+        if starting:
+            stored = server.get("status") or {}
+            for key in ("imageName", "lastRebuildRequestId", "rootDisk"):
+                st[key] = stored.get(key)
+        self._rebuilds.pop(instance_id(server), None)
+        self._error(out, 500, f"Rebuild of {model.metadata.name} failed: {exc.message}", reason="RebuildFailed")
 
     # ------------------------------------------------------------------ resize
     def _resize(self, server, model: Server, resolved: Resolved, vm, vmi, out: Outcome) -> bool:
@@ -906,6 +1036,20 @@ def _uses_cloud_init_secret(vm: Mapping[str, Any] | None) -> bool:
         if volume.get("name") == "cloudinitdisk":
             return "secretRef" in (volume.get("cloudInitNoCloud") or {})
     return False
+
+
+def _root_source(obj: Mapping[str, Any] | None) -> str | None:
+    """What a VM's template (or a VMI) boots from: the root DataVolume / PVC name, or the
+    containerDisk image (compared by name only: KubeVirt adds defaults to a VMI's volumes)."""
+    spec = (obj or {}).get("spec") or {}
+    if "template" in spec:
+        spec = spec["template"].get("spec") or {}
+    for volume in spec.get("volumes") or []:
+        if volume.get("name") == ROOT_DISK:
+            return (volume.get("dataVolume") or {}).get("name") or \
+                (volume.get("persistentVolumeClaim") or {}).get("claimName") or \
+                (volume.get("containerDisk") or {}).get("image")
+    return None
 
 
 def _selected_host(obj: Mapping[str, Any] | None) -> str | None:

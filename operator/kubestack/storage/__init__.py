@@ -17,5 +17,8 @@ Where the data lives
   before it renders that clone; on a real cluster CDI additionally requires the operator's
   service account to hold `create` on `datavolumes/source` in the image's namespace.
 * A Volume's data is the PVC `<volume>-volume` (DataVolume of the same name).
-* A server's root disk is the DataVolume/PVC `<server>-root`, cloned from the golden PVC.
+* A server's root disk is the DataVolume/PVC `<server>-root`, cloned from the golden PVC; a
+  rebuild clones a new one, `<server>-root-<key>` (`names.root_disk`), records it in the
+  Server's `status.rootDisk` and deletes the earlier one once the VM no longer uses it (unless
+  the server retains its root disks).
 """

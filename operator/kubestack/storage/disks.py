@@ -14,6 +14,13 @@ one raises `DiskError` and leaves nothing behind:
   `active`; the root disk is the DataVolume `<server>-root`, a CDI clone of the image's golden
   PVC, owned by the Server unless `retainRootDisk`. A registry image with `containerDisk: true`
   boots as a KubeVirt containerDisk instead (no PVC).
+* rebuild (Nova's `server rebuild`): the Server reconciler records the name of the new root
+  disk's generation in `status.rootDisk` (`names.root_disk(server, key)`) before anything is
+  made, and this function then clones *that* one, so a rebuild gets a fresh copy of the image
+  under a name of its own. While the Server is REBUILD, the root disks of earlier generations
+  are deleted once neither the VM's template nor its VMI uses them (`superseded_root_disks`),
+  so the old disk goes only after the VM points at the new one. Never deleted: a disk the
+  Server does not own (made with `retainRootDisk`), or any while `retainRootDisk` is set.
 * boot from a Volume (`bootVolume.volume`, or bootIndex 0 with sourceType volume): the Volume
   must exist, not be in error, and not be attached to another server unless multiattach.
 * boot from a new Volume (`bootVolume.image`, or bootIndex 0 with sourceType
@@ -60,6 +67,10 @@ class ServerDisks:
     root_disk: str | None = None          # the root PVC/DataVolume name (status.rootDisk)
     image: dict[str, Any] | None = None    # the Image booted (for imageName / properties)
     created: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    # root disks of earlier generations (a rebuild's) still in use by the VM or its VMI: they
+    # are deleted by a later call, once nothing uses them
+    superseded: list[str] = field(default_factory=list)
 
     def wait(self, reason: str) -> None:
         if self.ready:
@@ -81,8 +92,22 @@ class _Api:
                 return None
             raise
 
-    def list(self, group: str, version: str, plural: str, namespace: str) -> list[dict]:
-        return self.custom.list_namespaced_custom_object(group, version, namespace, plural)["items"]
+    def list(self, group: str, version: str, plural: str, namespace: str,
+             label_selector: str | None = None) -> list[dict]:
+        kwargs = {"label_selector": label_selector} if label_selector else {}
+        return self.custom.list_namespaced_custom_object(group, version, namespace, plural, **kwargs)["items"]
+
+    def delete(self, group: str, version: str, plural: str, namespace: str, name: str,
+               uid: str | None = None) -> bool:
+        """Delete (only the object with `uid`, when given); False when it was gone already."""
+        body = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)) if uid else None
+        try:
+            self.custom.delete_namespaced_custom_object(group, version, namespace, plural, name, body=body)
+            return True
+        except ApiException as exc:
+            if exc.status in (404, 409):  # gone, or a namesake that is not the one we saw
+                return False
+            raise
 
     def create(self, group: str, version: str, plural: str, body: dict) -> tuple[dict, bool]:
         ns = body["metadata"]["namespace"]
@@ -169,6 +194,73 @@ def _dv_wait(dv: Mapping[str, Any] | None, name: str) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------------------ root disk generations
+
+
+def current_root_disk(server: Mapping[str, Any]) -> str:
+    """The root disk generation a server boots from: the one its status records (a rebuild
+    records the new one there before it is made), else the first, `<server>-root`. A recorded
+    name that is not one of this server's root disks is ignored."""
+    name = server["metadata"]["name"]
+    recorded = (server.get("status") or {}).get("rootDisk")
+    return recorded if names.is_root_disk_of(name, recorded) else names.root_disk(name)
+
+
+def claims_used_by(*objs: Mapping[str, Any] | None) -> set[str]:
+    """The PVC / DataVolume names a VM's template or a VMI's spec uses (a DataVolume's PVC
+    has its name)."""
+    used: set[str] = set()
+    for obj in objs:
+        spec = (obj or {}).get("spec") or {}
+        if "template" in spec:
+            spec = (spec.get("template") or {}).get("spec") or {}
+        for volume in spec.get("volumes") or []:
+            claim = (volume.get("dataVolume") or {}).get("name") or \
+                (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                used.add(claim)
+    return used
+
+
+def superseded_root_disks(server: Mapping[str, Any], data_volumes: list[Mapping[str, Any]],
+                          keep: str | None, used: set[str]) -> tuple[list[str], list[str]]:
+    """(to delete now, to delete later) among `server`'s root disk DataVolumes other than
+    `keep`: only those the Server owns, never while it retains its root disks; those the VM or
+    its VMI still use (`used`) wait. Pure: the caller lists and deletes."""
+    meta = server["metadata"]
+    if (server.get("spec") or {}).get("retainRootDisk"):
+        return [], []
+    now, later = [], []
+    for dv in data_volumes:
+        dmeta = dv.get("metadata") or {}
+        name = dmeta.get("name")
+        if name == keep or not names.is_root_disk_of(meta["name"], name) or dmeta.get("deletionTimestamp"):
+            continue
+        if not any(o.get("uid") == meta.get("uid") for o in dmeta.get("ownerReferences") or []):
+            continue  # retained (made with retainRootDisk), or not this Server's
+        (later if name in used else now).append(name)
+    return sorted(now), sorted(later)
+
+
+def _sweep_root_disks(k: _Api, server: Mapping[str, Any], keep: str | None, out: ServerDisks) -> None:
+    meta = server["metadata"]
+    ns, sname = meta["namespace"], meta["name"]
+    if (server.get("spec") or {}).get("retainRootDisk"):
+        return
+    selector = f"{names.LABEL_STORAGE}=root-disk,{names.LABEL_SERVER}={sname}"
+    dvs = k.list(*CDI[:2], CDI[2], ns, label_selector=selector)
+    if all(dv["metadata"]["name"] == keep for dv in dvs):
+        return  # the usual case: nothing but the current disk, no need to read the VM
+    used = claims_used_by(k.get("kubevirt.io", "v1", "virtualmachines", ns, sname),
+                          k.get("kubevirt.io", "v1", "virtualmachineinstances", ns, sname))
+    now, later = superseded_root_disks(server, dvs, keep, used)
+    uids = {dv["metadata"]["name"]: dv["metadata"].get("uid") for dv in dvs}
+    for name in now:
+        if k.delete(*CDI[:2], CDI[2], ns, name, uid=uids.get(name)):
+            out.deleted.append(f"DataVolume/{name}")
+    out.superseded = later
+
+
 # ------------------------------------------------------------------------------ plan
 
 
@@ -232,8 +324,7 @@ def ensure_server_disks(api: client.ApiClient, server_body: Mapping[str, Any], *
     attach: list[tuple[str, Mapping[str, Any] | None]] = []  # (volume name, body or None: new)
     ephemerals: list[tuple[int, int]] = []
 
-    if spec.get("image") or (boot_bdm and boot_bdm.get("sourceType") == "image"
-                             and boot_bdm.get("destinationType", "volume") == "local"):
+    if refs.boots_from_image(server_body):
         ref = spec.get("image") or boot_bdm["name"]
         root_image = image_for(ref)
         check_min_disk(root_image, root_size_gib, "Flavor's disk")
@@ -289,7 +380,7 @@ def ensure_server_disks(api: client.ApiClient, server_body: Mapping[str, Any], *
         else:
             dv_body = rendering.root_disk_data_volume(
                 server_body, root_image, size_gib=root_size_gib or None,
-                owned=not spec.get("retainRootDisk"))
+                owned=not spec.get("retainRootDisk"), name=current_root_disk(server_body))
             dv, created = k.create(*CDI[:2], CDI[2], dv_body)
             if created:
                 out.created.append(f"DataVolume/{dv_body['metadata']['name']}")
@@ -334,6 +425,11 @@ def ensure_server_disks(api: client.ApiClient, server_body: Mapping[str, Any], *
         disk, vol = rendering.ephemeral_disk_entries(index, size)
         out.disks.append(disk)
         out.volumes.append(vol)
+
+    if (server_body.get("status") or {}).get("status") == "REBUILD":
+        # only a rebuild (or an evacuation) leaves earlier root disks behind: look for them
+        # then, and not on every boot
+        _sweep_root_disks(k, server_body, out.root_disk, out)
     return out
 
 

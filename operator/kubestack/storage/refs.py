@@ -91,6 +91,17 @@ def _device(name: str | None) -> str | None:
     return name if name.startswith("/dev/") else f"/dev/{name}"
 
 
+def boots_from_image(server: Mapping[str, Any]) -> bool:
+    """Whether the server's root disk is a local copy of an Image (`spec.image`, or a mapping
+    with bootIndex 0, sourceType image, destinationType local) rather than a Volume: what
+    Nova calls an image-backed server, whose rebuild replaces the root disk."""
+    spec = server.get("spec") or {}
+    if spec.get("image"):
+        return True
+    boot = next((b for b in spec.get("blockDeviceMapping") or [] if _is_boot(b)), None)
+    return bool(boot) and boot.get("sourceType") == "image" and boot.get("destinationType", "volume") == "local"
+
+
 def server_image_refs(server: Mapping[str, Any]) -> set[tuple[str, str]]:
     """(namespace, name) of every Image `server` boots or builds a volume from."""
     meta = server.get("metadata") or {}

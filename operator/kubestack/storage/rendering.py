@@ -5,7 +5,8 @@
   CDI's upload proxy), from a volume or a server snapshot -> `source.pvc` (a CDI clone of that
   PVC). Sized from min_disk (or the upload's expected size), else `DEFAULT_IMAGE_GIB`.
 * `root_disk_data_volume`  a server's root disk: a CDI clone of the image's golden PVC, across
-  namespaces when the image belongs to another project (`source.pvc: {namespace, name}`).
+  namespaces when the image belongs to another project (`source.pvc: {namespace, name}`);
+  a rebuild makes a new one under its own name (`names.root_disk`).
 * `volume_data_volume`  a Volume: blank, from an image (clone of the golden PVC), from a
   VolumeSnapshot (`source.snapshot`) or a clone of another Volume (`source.pvc`).
 * `root_disk_entries` / `data_volume_entries`  KubeVirt `domain.devices.disks[]` and
@@ -123,16 +124,16 @@ def image_data_volume(image: Mapping[str, Any], *, source_pvc: tuple[str, str] |
 
 def root_disk_data_volume(server: Mapping[str, Any], image: Mapping[str, Any], *,
                           size_gib: int | None = None, storage_class: str | None = None,
-                          owned: bool = True) -> dict[str, Any]:
-    """`<server>-root`: a clone of the image's golden PVC (cross-namespace when needed), at
-    least the image's min_disk and `size_gib` (the flavor's root disk), owned by the Server
-    unless it keeps its root disk (`retainRootDisk`)."""
+                          owned: bool = True, name: str | None = None) -> dict[str, Any]:
+    """`<server>-root` (or `name`, a rebuilt root disk's): a clone of the image's golden PVC
+    (cross-namespace when needed), at least the image's min_disk and `size_gib` (the flavor's
+    root disk), owned by the Server unless it keeps its root disk (`retainRootDisk`)."""
     smeta = server["metadata"]
     imeta = image["metadata"]
     golden = (image.get("status") or {}).get("pvc") or names.image_pvc(imeta["name"])
     wanted = max(int((image.get("spec") or {}).get("minDisk") or 0), int(size_gib or 0))
     return _data_volume(
-        names.root_disk(smeta["name"]), smeta["namespace"],
+        name or names.root_disk(smeta["name"]), smeta["namespace"],
         {"pvc": {"namespace": imeta["namespace"], "name": golden}},
         size_gib=wanted or None, storage_class=storage_class,
         labels={names.LABEL_STORAGE: "root-disk", names.LABEL_SERVER: smeta["name"]},

@@ -7,7 +7,9 @@ import copy
 from kubestack.compute.reconciler import ServerReconciler
 from kubestack.k8s.objects import status_diff
 from kubestack.scheduler import HostCache, Scheduler
-from kubestack.storage.disks import ServerDisks
+from kubestack.storage import names
+from kubestack.storage.disks import ServerDisks, claims_used_by, current_root_disk, superseded_root_disks
+from kubestack.storage.rendering import data_volume_entries, root_disk_entries
 
 
 class FakeCluster:
@@ -74,8 +76,8 @@ def node(name, cpu="8", memory="16Gi"):
                                    "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
-def world():
-    cluster = FakeCluster()
+def world(cluster_class=None):
+    cluster = (cluster_class or FakeCluster)()
     cache = HostCache()
     for n in ("h1", "h2"):
         cluster.objects[("Node", "", n)] = node(n)
@@ -152,3 +154,330 @@ def test_restart_rebuilds_claims_from_status():
     fresh.record_claim(body)
     assert fresh.cache.instance("uid-web").host == host
     assert fresh.cache.usage_snapshot() == rec.cache.usage_snapshot()
+
+
+# ---------------------------------------------------------------------- rebuild of a cloned root disk
+
+
+def _merge(target: dict, patch: dict) -> dict:
+    for k, v in patch.items():
+        if v is None:
+            target.pop(k, None)
+        elif isinstance(v, dict) and isinstance(target.get(k), dict):
+            _merge(target[k], v)
+        else:
+            target[k] = copy.deepcopy(v)
+    return target
+
+
+class DiskCluster(FakeCluster):
+    """FakeCluster with what the storage service and KubeVirt do to root disks: the root disk
+    is the DataVolume `current_root_disk(server)` (a clone of the image, 'ready' when the test
+    says so), earlier ones are swept while REBUILD with storage's own rules, the VM takes
+    merge patches and a VMI is started from its template."""
+
+    def __init__(self):
+        super().__init__()
+        self.dvs: dict[str, dict] = {}       # name -> DataVolume (metadata, spec.source, ready)
+        self.deleted_dvs: list[str] = []
+        self.clone_ready = True              # new clones are ready at once
+        self.disk_calls = 0
+        self.vmi_count = 0
+
+    def disks(self, server, root_size_gib):
+        self.disk_calls += 1
+        meta = server["metadata"]
+        spec = server["spec"]
+        out = ServerDisks()
+        image = self.objects.get(("Image", meta["namespace"], spec.get("image") or ""))
+        if image is not None and image["spec"].get("containerDisk"):
+            disk, vol = root_disk_entries(container_disk=image["status"]["containerDisk"])
+        elif spec.get("image"):
+            name = current_root_disk(server)
+            if name not in self.dvs:
+                owners = [] if spec.get("retainRootDisk") else [{"uid": meta["uid"], "kind": "Server"}]
+                self.dvs[name] = {"metadata": {"name": name, "ownerReferences": owners},
+                                  "spec": {"source": {"pvc": {"name": names.image_pvc(spec["image"])}}},
+                                  "ready": self.clone_ready}
+            out.root_disk = name
+            if not self.dvs[name]["ready"]:
+                out.wait(f"root disk {name} is CloneInProgress")
+            disk, vol = root_disk_entries(data_volume=name)
+        else:  # boot from the Volume `boot`
+            out.root_disk = names.volume_pvc("boot")
+            disk, vol = root_disk_entries(claim=out.root_disk)
+        out.disks.append(disk)
+        out.volumes.append(vol)
+        for bdm in spec.get("blockDeviceMapping") or []:
+            disk, vol = data_volume_entries(bdm["name"], names.volume_pvc(bdm["name"]))
+            out.disks.append(disk)
+            out.volumes.append(vol)
+        if (server.get("status") or {}).get("status") == "REBUILD":
+            used = claims_used_by(self._get("VirtualMachine", meta["namespace"], meta["name"]),
+                                  self._get("VirtualMachineInstance", meta["namespace"], meta["name"]))
+            now, later = superseded_root_disks(server, list(self.dvs.values()), out.root_disk, used)
+            for name in now:
+                del self.dvs[name]
+                self.deleted_dvs.append(name)
+            out.superseded = later
+        return out
+
+    def patch_vm(self, ns, name, patch):
+        super().patch_vm(ns, name, patch)
+        return copy.deepcopy(_merge(self.objects[("VirtualMachine", ns, name)], patch))
+
+    def delete_vmi(self, ns, name):
+        super().delete_vmi(ns, name)
+        self.objects.pop(("VirtualMachineInstance", ns, name), None)
+
+    def kubevirt(self, ns="demo", name="web"):
+        """KubeVirt's VM controller: a VM that should run and has no VMI gets one from its
+        template once its DataVolumes are ready; Halted removes the VMI."""
+        vm = self.objects.get(("VirtualMachine", ns, name))
+        if vm is None:
+            return
+        key = ("VirtualMachineInstance", ns, name)
+        tpl = vm["spec"]["template"]["spec"]
+        if vm["spec"]["runStrategy"] == "Halted":
+            self.objects.pop(key, None)
+            vm["status"] = {"printableStatus": "Stopped"}
+            return
+        dvs = [v["dataVolume"]["name"] for v in tpl["volumes"] if "dataVolume" in v]
+        if key in self.objects or not all(self.dvs.get(d, {}).get("ready") for d in dvs):
+            return
+        self.vmi_count += 1
+        self.objects[key] = {
+            "metadata": {"name": name, "namespace": ns, "uid": f"vmi-{self.vmi_count}"},
+            "spec": copy.deepcopy(tpl),
+            "status": {"phase": "Running", "nodeName": tpl["nodeSelector"]["kubernetes.io/hostname"],
+                       "interfaces": [{"name": "default", "ipAddress": "10.244.0.9"}]}}
+        vm["status"] = {"printableStatus": "Running"}
+
+
+def disk_world():
+    cluster, rec = world(DiskCluster)
+    for image in ("cirros", "fedora"):
+        cluster.objects[("Image", "demo", image)] = {
+            "metadata": {"name": image, "namespace": "demo"},
+            "spec": {"source": {"url": f"https://example.com/{image}.img"}, "minDisk": 1},
+            "status": {"status": "active", "pvc": names.image_pvc(image)}}
+    return cluster, rec
+
+
+def settle(cluster, rec, body, rounds=12):
+    """Reconcile and let 'KubeVirt' act until nothing is left to do; the status is stored as
+    the controller stores it."""
+    for _ in range(rounds):
+        out = rec.reconcile(copy.deepcopy(body))
+        body["status"] = stored({**(body.get("status") or {}), **out.status})
+        cluster.kubevirt()
+        if out.requeue_after is None and body["status"].get("status") not in ("BUILD", "REBUILD"):
+            # one more look, so the status reflects what KubeVirt did last
+            body["status"] = stored({**body["status"], **rec.reconcile(copy.deepcopy(body)).status})
+            return body
+    raise AssertionError(f"did not settle: {body['status']}")
+
+
+def change(body, **spec):
+    body["spec"].update(spec)
+    body["metadata"]["generation"] += 1
+    return body
+
+
+def root_of(cluster, kind="VirtualMachine"):
+    obj = cluster.objects[(kind, "demo", "web")]
+    spec = obj["spec"]["template"]["spec"] if kind == "VirtualMachine" else obj["spec"]
+    return next(v for v in spec["volumes"] if v["name"] == "rootdisk")
+
+
+def booted(**spec):
+    cluster, rec = disk_world()
+    body = server(blockDeviceMapping=[{"sourceType": "volume", "destinationType": "volume", "name": "data"}],
+                  **spec)
+    settle(cluster, rec, body)
+    assert body["status"]["status"] == "ACTIVE" and body["status"]["rootDisk"] == "web-root"
+    return cluster, rec, body
+
+
+def test_rebuild_with_another_image_replaces_the_cloned_root_disk():
+    cluster, rec, body = booted()
+    host = body["status"]["host"]
+    cluster.clone_ready = False
+    change(body, image="fedora")
+    out = rec.reconcile(copy.deepcopy(body))
+    new = names.root_disk("web", names.rebuild_key("uid-web", 2))
+    assert out.status["status"] == "REBUILD" and out.status["taskState"] == "rebuilding"
+    assert out.status["rootDisk"] == new and out.status["imageName"] == "fedora"
+    assert "Rebuilding" in [e[1] for e in out.events]
+    # the VM points at the new disk in the same reconcile that stops the guest
+    assert root_of(cluster) == {"name": "rootdisk", "dataVolume": {"name": new}}
+    assert ("VirtualMachineInstance", "demo", "web") not in cluster.objects
+    assert cluster.writes[-2:] == ["patch VirtualMachine", "delete VirtualMachineInstance"]
+    assert cluster.dvs[new]["spec"]["source"]["pvc"]["name"] == "fedora-image"
+    assert "web-root" in cluster.dvs  # the trigger's sweep ran before the VM was switched
+    body["status"] = stored(out.status)
+
+    # the clone runs: the old disk is unused now, so it goes; the guest waits for the new one
+    cluster.kubevirt()
+    assert ("VirtualMachineInstance", "demo", "web") not in cluster.objects
+    out = rec.reconcile(copy.deepcopy(body))
+    assert out.status["status"] == "REBUILD" and out.status["taskState"] == "rebuild_block_device_mapping"
+    assert "web-root" not in cluster.dvs and cluster.deleted_dvs == ["web-root"]
+    body["status"] = stored(out.status)
+
+    cluster.dvs[new]["ready"] = True
+    settle(cluster, rec, body)
+    st = body["status"]
+    assert st["status"] == "ACTIVE" and "taskState" not in st and "fault" not in st
+    assert st["host"] == host and st["imageName"] == "fedora" and st["rootDisk"] == new
+    assert root_of(cluster, "VirtualMachineInstance") == {"name": "rootdisk", "dataVolume": {"name": new}}
+    assert list(cluster.dvs) == [new]
+    vols = cluster.objects[("VirtualMachine", "demo", "web")]["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "vol-data", "persistentVolumeClaim": {"claimName": "data-volume", "hotpluggable": True}} in vols
+    assert cluster.objects[("VirtualMachineInstance", "demo", "web")]["status"]["nodeName"] == host
+
+    # steady afterwards: no writes, no storage calls
+    cluster.writes.clear()
+    calls = cluster.disk_calls
+    again = rec.reconcile(copy.deepcopy(body))
+    assert status_diff(body["status"], again.status) == {} and cluster.writes == []
+    assert cluster.disk_calls == calls
+
+
+def test_rebuild_request_on_the_same_image_makes_a_fresh_disk_too():
+    cluster, rec, body = booted()
+    change(body, rebuild={"requestId": "r1"})
+    settle(cluster, rec, body)
+    new = names.root_disk("web", names.rebuild_key("uid-web", 2))
+    st = body["status"]
+    assert st["status"] == "ACTIVE" and st["lastRebuildRequestId"] == "r1" and st["rootDisk"] == new
+    assert list(cluster.dvs) == [new] and cluster.dvs[new]["spec"]["source"]["pvc"]["name"] == "cirros-image"
+    assert root_of(cluster, "VirtualMachineInstance")["dataVolume"]["name"] == new
+
+    # the same request id again is no new rebuild; a new one is
+    writes = len(cluster.writes)
+    change(body, description="x")
+    settle(cluster, rec, body)
+    assert list(cluster.dvs) == [new] and "delete VirtualMachineInstance" not in cluster.writes[writes:]
+    change(body, rebuild={"requestId": "r2"})
+    settle(cluster, rec, body)
+    newer = names.root_disk("web", names.rebuild_key("uid-web", 4))
+    assert list(cluster.dvs) == [newer] and body["status"]["rootDisk"] == newer
+
+
+def test_rebuild_keeps_a_retained_root_disk():
+    cluster, rec, body = booted(retainRootDisk=True)
+    change(body, image="fedora")
+    settle(cluster, rec, body)
+    new = body["status"]["rootDisk"]
+    assert new != "web-root" and body["status"]["status"] == "ACTIVE"
+    assert sorted(cluster.dvs) == sorted(["web-root", new]) and cluster.deleted_dvs == []
+    assert root_of(cluster)["dataVolume"]["name"] == new
+
+
+def test_rebuild_killed_anywhere_ends_with_exactly_one_root_disk():
+    """Every reconcile of the rebuild is lost once (its status never written, as when the
+    operator dies before the status patch), and the spec moves on in between once: still one
+    root disk at the end, the one the VM boots from."""
+    cluster, rec, body = booted()
+    cluster.clone_ready = False
+    change(body, image="fedora")
+    for _ in range(3):
+        rec.reconcile(copy.deepcopy(body))  # lost: the status is not stored
+        cluster.kubevirt()
+    change(body, description="spec moved on before the rebuild was recorded")
+    for dv in cluster.dvs.values():
+        dv["ready"] = True
+    cluster.clone_ready = True
+    settle(cluster, rec, body)
+    st = body["status"]
+    assert st["status"] == "ACTIVE" and st["imageName"] == "fedora"
+    assert list(cluster.dvs) == [st["rootDisk"]] == [root_of(cluster)["dataVolume"]["name"]]
+    assert st["rootDisk"] == names.root_disk("web", names.rebuild_key("uid-web", 3))
+    assert len(cluster.deleted_dvs) == 2  # web-root and the disk of the lost generation
+
+
+def test_rebuild_of_a_stopped_server_leaves_it_stopped():
+    cluster, rec, body = booted()
+    change(body, powerState="Stopped")
+    settle(cluster, rec, body)
+    assert body["status"]["status"] == "SHUTOFF"
+    change(body, image="fedora")
+    settle(cluster, rec, body)
+    st = body["status"]
+    assert st["status"] == "SHUTOFF" and "taskState" not in st and st["imageName"] == "fedora"
+    assert list(cluster.dvs) == [st["rootDisk"]] and ("VirtualMachineInstance", "demo", "web") not in cluster.objects
+
+
+def test_rebuild_of_a_volume_backed_server_is_refused_without_a_fault():
+    cluster, rec = disk_world()
+    body = server(image=None, bootVolume={"volume": "boot"})
+    del body["spec"]["image"]
+    settle(cluster, rec, body)
+    assert body["status"]["status"] == "ACTIVE"
+    vmi_uid = cluster.objects[("VirtualMachineInstance", "demo", "web")]["metadata"]["uid"]
+    cluster.events.clear()
+    change(body, rebuild={"requestId": "r1"})
+    out = rec.reconcile(copy.deepcopy(body))
+    st = out.status
+    assert st["status"] == "ACTIVE" and not st.get("fault") and st["lastRebuildRequestId"] == "r1"
+    cond = next(c for c in st["conditions"] if c["type"] == "Rebuilt")
+    assert cond["status"] == "False" and "volume-backed" in cond["message"]
+    assert ("Warning", "RebuildRefused") in [e[:2] for e in out.events]
+    assert cluster.objects[("VirtualMachineInstance", "demo", "web")]["metadata"]["uid"] == vmi_uid
+    assert "delete VirtualMachineInstance" not in cluster.writes
+    body["status"] = stored(out.status)
+    again = rec.reconcile(copy.deepcopy(body))
+    assert again.events == [] and status_diff(body["status"], again.status) == {}
+
+
+def test_root_disk_generation_names():
+    key = names.rebuild_key("uid-web", 7)
+    assert len(key) == 8 and key == names.rebuild_key("uid-web", 7) != names.rebuild_key("uid-web", 8)
+    assert names.root_disk("web", key) == f"web-root-{key}"
+    assert names.is_root_disk_of("web", "web-root") and names.is_root_disk_of("web", f"web-root-{key}")
+    for other in ("web-volume", "web-root-zzzzzzzz", f"db-root-{key}", "web-x-root", f"web-root-{key}-root", None):
+        assert not names.is_root_disk_of("web", other), other
+    long = "a" * 250
+    assert names.is_root_disk_of(long, names.root_disk(long, key)) and len(names.root_disk(long, key)) <= 253
+    # a recorded status.rootDisk that is not this server's is ignored
+    body = server()
+    body["status"] = {"rootDisk": "db-root"}
+    assert current_root_disk(body) == "web-root"
+    body["status"] = {"rootDisk": f"web-root-{key}"}
+    assert current_root_disk(body) == f"web-root-{key}"
+
+
+def test_superseded_root_disks_only_the_servers_own_and_unused():
+    body = server()
+    owned = [{"uid": "uid-web"}]
+    dvs = [{"metadata": {"name": "web-root", "ownerReferences": owned}},
+           {"metadata": {"name": "web-root-0000000a", "ownerReferences": owned}},
+           {"metadata": {"name": "web-root-0000000b", "ownerReferences": []}},                 # retained
+           {"metadata": {"name": "web-root-0000000c", "ownerReferences": [{"uid": "other"}]}},
+           {"metadata": {"name": "web-root-0000000d", "ownerReferences": owned,
+                         "deletionTimestamp": "2026-01-01T00:00:00Z"}},
+           {"metadata": {"name": "web-root-0000000e", "ownerReferences": owned}}]
+    vm = {"spec": {"template": {"spec": {"volumes": [
+        {"name": "rootdisk", "dataVolume": {"name": "web-root-0000000e"}}]}}}}
+    vmi = {"spec": {"volumes": [{"name": "rootdisk", "dataVolume": {"name": "web-root"}}]}}
+    used = claims_used_by(vm, vmi)
+    assert used == {"web-root", "web-root-0000000e"}
+    assert superseded_root_disks(body, dvs, "web-root-0000000e", used) == (["web-root-0000000a"], ["web-root"])
+    body["spec"]["retainRootDisk"] = True
+    assert superseded_root_disks(body, dvs, "web-root-0000000e", used) == ([], [])
+
+
+def test_rebuild_from_a_cloned_disk_onto_a_container_disk_image_deletes_the_old_disk():
+    cluster, rec, body = booted()
+    change(body, image="cirros-cd")
+    cluster.objects[("Image", "demo", "cirros-cd")] = {
+        "metadata": {"name": "cirros-cd", "namespace": "demo"},
+        "spec": {"source": {"registry": "docker://quay.io/cirros"}, "containerDisk": True},
+        "status": {"status": "active", "containerDisk": "quay.io/cirros"}}
+    settle(cluster, rec, body)
+    st = body["status"]
+    assert st["status"] == "ACTIVE" and st["imageName"] == "cirros-cd" and "rootDisk" not in st
+    assert root_of(cluster, "VirtualMachineInstance") == {
+        "name": "rootdisk", "containerDisk": {"image": "quay.io/cirros"}}
+    assert cluster.dvs == {} and cluster.deleted_dvs == ["web-root"]

@@ -148,3 +148,9 @@ def test_names_stay_valid_and_families_apart(name):
     assert len(label) <= 63 and re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", label), label
     assert not names.volume_pvc(name).endswith("-root")
     assert names.volume_pvc(name) != names.image_pvc(name)
+    rebuilt = names.root_disk(name, names.rebuild_key("uid", 2))
+    assert len(rebuilt) <= 253 and dns1123.match(rebuilt), rebuilt
+    assert names.is_root_disk_of(name, rebuilt) and names.is_root_disk_of(name, names.root_disk(name))
+    for other in (names.image_pvc(name), names.volume_pvc(name), names.boot_volume(name),
+                  names.volume_pvc(names.root_disk(name)), names.root_disk(name + "x")):
+        assert not names.is_root_disk_of(name, other), other
