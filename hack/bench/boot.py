@@ -40,7 +40,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "operator"))
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY"}
-LINE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
+LINE = re.compile(r'^(?P<metric>apiserver_request_total|apiserver_request_duration_seconds_sum)'
+                  r'\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
 # what KubeVirt/CDI would write on a real cluster (the simulator plays them here)
 SIMULATED = {("virtualmachineinstances", ""), ("virtualmachineinstances", "status"),
              ("virtualmachines", "status"), ("virtualmachineinstancemigrations", "status"),
@@ -54,27 +55,31 @@ NOT_OPERATOR = {("servers", ""), ("flavors", ""), ("images", ""), ("namespaces",
                 ("endpointslices", ""), ("endpoints", ""), ("events", "controller")}
 
 
-def api_writes(dev) -> Counter:
+def api_requests(dev) -> tuple[Counter, Counter]:
+    """kube-apiserver's own request counters and the seconds spent serving them, both keyed by
+    (resource, subresource, verb)."""
     ctx = ssl.create_default_context(cafile=str(dev.pki / "server-ca.crt"))
     ctx.load_cert_chain(dev.pki / "admin.crt", dev.pki / "admin.key")
     with urllib.request.urlopen(dev.server + "/metrics", context=ctx, timeout=10) as resp:
         text = resp.read().decode()
-    out: Counter = Counter()
+    counts: Counter = Counter()
+    seconds: Counter = Counter()
     for line in text.splitlines():
         m = LINE.match(line)
         if not m:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group("labels")))
-        if labels.get("verb") in WRITE_VERBS:
-            out[(labels.get("resource", ""), labels.get("subresource", ""), labels["verb"])] += float(m.group("value"))
-    return out
+        if labels.get("verb") and labels["verb"] != "WATCH":
+            into = counts if m.group("metric") == "apiserver_request_total" else seconds
+            into[(labels.get("resource", ""), labels.get("subresource", ""), labels["verb"])] += float(m.group("value"))
+    return counts, seconds
 
 
 def split_writes(delta: Counter, servers: int) -> tuple[int, int, dict]:
     operator = simulator = 0
     detail: Counter = Counter()
     for (resource, sub, verb), n in delta.items():
-        if n <= 0:
+        if n <= 0 or verb not in WRITE_VERBS:
             continue
         if (resource, sub) in SIMULATED:
             simulator += n
@@ -94,6 +99,20 @@ def rss_sampler(pid: int, stop: threading.Event, peak: list[float]) -> None:
         except psutil.Error:
             return
         stop.wait(0.2)
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User+system CPU seconds so far of each process (where a run's time went, on shared cores)."""
+    import psutil
+
+    out = {}
+    for name, pid in pids.items():
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[name] = t.user + t.system
+        except psutil.Error:
+            out[name] = 0.0
+    return out
 
 
 def main() -> int:
@@ -148,7 +167,11 @@ def main() -> int:
         stop = threading.Event()
         threading.Thread(target=rss_sampler, args=(op.pid, stop, peak), daemon=True).start()
 
-        before = api_writes(dev)
+        pids = {"kube-apiserver": dev.pid("kube-apiserver"), "etcd": dev.pid("etcd"),
+                "kube-controller-manager": dev.pid("kube-controller-manager"),
+                "operator": op.pid, "simulator": sim.pid}
+        before, before_s = api_requests(dev)
+        cpu_before = cpu_seconds(pids)
         start = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(lambda i: custom.create_namespaced_custom_object(
@@ -167,8 +190,9 @@ def main() -> int:
 
         _wait(all_active, args.timeout, f"{args.servers} ACTIVE")
         seconds = time.perf_counter() - start
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
         time.sleep(2)  # let trailing Events land before counting
-        after = api_writes(dev)
+        after, after_s = api_requests(dev)
         stop.set()
         delta = Counter({k: after[k] - before.get(k, 0) for k in after})
         op_writes, sim_writes, detail = split_writes(delta, args.servers)
@@ -204,6 +228,14 @@ def main() -> int:
         print(f"{'operator API writes per server':34} {result['writes_per_server']:>12.2f}")
         print(f"{'simulator writes per server':34} {sim_writes / args.servers:>12.2f}")
         print(f"{'operator peak RSS (MB)':34} {peak[0]:>12.1f}")
+        print("CPU seconds during the boot run: " + ", ".join(f"{k}={v:.1f}" for k, v in cpu.items()))
+        served = Counter({f"{verb} {resource}{'/' + sub if sub else ''}": after_s[k] - before_s.get(k, 0)
+                          for k in after_s for (resource, sub, verb) in [k]})
+        print("API server seconds by request (everyone's): "
+              + ", ".join(f"{k}={v:.1f}" for k, v in served.most_common(10)))
+        reads = Counter({f"{verb} {resource}{'/' + sub if sub else ''}": int(n)
+                         for (resource, sub, verb), n in delta.items() if n > 0 and verb not in WRITE_VERBS})
+        print("API reads during the run (everyone's): " + ", ".join(f"{k}={v}" for k, v in reads.most_common(12)))
         print("operator writes by kind: " + ", ".join(f"{k}={v}" for k, v in sorted(detail.items())))
         print(json.dumps({"boot": result}))
         return 0
