@@ -107,6 +107,11 @@ def run(options: OperatorOptions) -> int:
         log.info("controllers: %s", ", ".join(loaded) or "(none)")
         return asyncio.run(_run_kopf(options, elector, stopping, kopf_ready))
     finally:
+        from kubestack.k8s import events
+        from kubestack.runtime import informer
+
+        informer.stop_all()
+        events.flush(5.0)  # Events the last reconciles queued still reach the API server
         for s, handler in previous.items():
             signal.signal(s, handler)
         LEADER.set(0)
