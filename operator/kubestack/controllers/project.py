@@ -30,7 +30,7 @@ from kubestack.identity import usage as usage_mod
 from kubestack.k8s import events, objects
 from kubestack.k8s.client import api, core, custom
 from kubestack.k8s.conditions import set_condition
-from kubestack.runtime import state
+from kubestack.runtime import informer, state
 from kubestack.runtime.metrics import instrumented
 
 log = logging.getLogger(__name__)
@@ -371,8 +371,17 @@ def _on_counted_change(namespace: str | None, **_: Any) -> None:
 
 
 for _plural in usage_mod.COUNTED_KINDS:
-    if _plural != "volumesnapshots":
+    # Servers come from the shared informer (a boot storm's busiest stream; see
+    # runtime/informer.py), the rest through kopf
+    if _plural not in ("volumesnapshots", "servers"):
         kopf.on.event(GROUP, VERSION, _plural)(instrumented("Project")(_on_counted_change))
+
+
+@kopf.on.startup()
+def _watch_servers(**_: Any) -> None:
+    servers = informer.shared(objects.kubestack("servers", "Server"))
+    servers.add_handler(lambda _type, body, _previous: _mark_dirty(body["metadata"].get("namespace")))
+    servers.start()
 
 
 # ---- deletion ------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from kubernetes.client.rest import ApiException
 from kubestack.k8s import client as k8s
 from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import WARNING, post
-from kubestack.k8s.objects import status_diff
+from kubestack.k8s.objects import kubestack, status_diff
 from kubestack.network import naming, secgroups
 from kubestack.network.kube import Kube
+from kubestack.runtime import informer
 from kubestack.runtime.metrics import instrumented
 from kubestack.runtime.workqueue import WorkQueue
 
@@ -55,11 +56,15 @@ def _guard(fn, *args):
 # Server and NAD events only mark a namespace for a resync: a boot storm of N servers then
 # costs a few syncs of the namespace, not N (the queue folds repeated adds of one key)
 _resyncs = WorkQueue("securitygroups", _sync, workers=2)
+SERVERS = kubestack("servers", "Server")
 
 
 @kopf.on.startup()
 def _start_resyncs(**_) -> None:
     _resyncs.start()
+    servers = informer.shared(SERVERS)
+    servers.add_handler(server_groups_changed)
+    servers.start()
 
 
 @kopf.on.cleanup()
@@ -81,11 +86,11 @@ def securitygroup_deleted(namespace, **_):
     _guard(_sync, namespace)
 
 
-@kopf.on.event("kubestack.io", "v1alpha1", "servers")
-@instrumented("SecurityGroup")
-def server_groups_changed(event, body, namespace, name, **_):
-    key = (namespace, name)
-    if event.get("type") == "DELETED" or body["metadata"].get("deletionTimestamp"):
+def server_groups_changed(type_: str, body: dict, previous: dict | None) -> None:
+    """A Server's security groups changed (or it came or went): resync its namespace."""
+    namespace = body["metadata"]["namespace"]
+    key = (namespace, body["metadata"]["name"])
+    if type_ == "DELETED" or body["metadata"].get("deletionTimestamp"):
         if _SEEN.pop(key, None) is not None:
             _resyncs.add(namespace)
         return

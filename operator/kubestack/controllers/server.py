@@ -1,5 +1,5 @@
-"""Server controller: kopf watches feed in-memory stores and a work queue; the reconcile
-itself is `kubestack.compute.reconciler.ServerReconciler`.
+"""Server controller: informers feed in-memory stores and a work queue; the reconcile itself
+is `kubestack.compute.reconciler.ServerReconciler`.
 
 Why not kopf's on.create/on.update handlers: those write progress and diff-base annotations
 and a finalizer on every Server, three extra API writes per boot and a deletion that hangs
@@ -7,8 +7,13 @@ while the operator is down. Servers need none of it: the reconcile is level-trig
 idempotent, the claim is durable in `status.host`, and what a Server creates is owned by it
 (owner references), so the real garbage collector cleans up after a delete.
 
+Why not kopf's on.event either: a booting server makes about nine watch events (Server, VM,
+VMI), and kopf's per-event machinery cost more CPU than the reconcile; plain informer threads
+(`runtime/informer.py`) only update a store and queue a key.
+
 Start-up order matters for correctness: the host cache is rebuilt from every Node and every
-scheduled Server before the first reconcile, so no decision is taken on a partial view.
+scheduled Server once every informer has listed, before the first reconcile, so no decision
+is taken on a partial view.
 """
 
 from __future__ import annotations
@@ -22,14 +27,12 @@ from typing import Any
 import kopf
 from kubernetes.client.rest import ApiException
 
-from kubestack import API_GROUP, API_VERSION
 from kubestack.compute.reconciler import RESERVATION_LABEL, ServerReconciler
 from kubestack.compute.render import SERVER_LABEL
 from kubestack.compute.vmactions import Backend, VMActions
 from kubestack.k8s import events, objects
-from kubestack.k8s.client import api, core, custom
-from kubestack.runtime import state
-from kubestack.runtime.metrics import instrumented
+from kubestack.k8s.client import api, core
+from kubestack.runtime import informer, state
 from kubestack.runtime.store import Store
 from kubestack.runtime.workqueue import Requeue, WorkQueue
 from kubestack.scheduler import HostCache, Scheduler, SchedulerConfig
@@ -41,10 +44,11 @@ FLAVORS = objects.kubestack("flavors", "Flavor")
 IMAGES = objects.kubestack("images", "Image")
 KEYPAIRS = objects.kubestack("keypairs", "KeyPair")
 SERVER_GROUPS = objects.kubestack("servergroups", "ServerGroup")
-
-stores = {kind: Store(kind) for kind in (
-    "servers", "flavors", "images", "keypairs", "servergroups", "vms", "vmis", "vmims", "nodes",
-    "floatingips")}
+FLOATING_IPS = objects.kubestack("floatingips", "FloatingIP")
+# store name -> what the shared informer filling it watches
+WATCHED = {"servers": SERVERS, "flavors": FLAVORS, "images": IMAGES, "keypairs": KEYPAIRS,
+           "servergroups": SERVER_GROUPS, "floatingips": FLOATING_IPS, "nodes": objects.NODE,
+           "vms": objects.VM, "vmis": objects.VMI, "vmims": objects.VMIM}
 
 
 def _scheduler_config() -> SchedulerConfig:
@@ -58,15 +62,18 @@ def _scheduler_config() -> SchedulerConfig:
 
 
 class ApiCluster:
-    """The reconciler's `Cluster` port on the real API server: reads from the watch stores
+    """The reconciler's `Cluster` port on the real API server: reads from the informers' stores
     (confirmed by a GET on a miss, since a watch may lag a create), writes with the client."""
 
+    def __init__(self, stores: Mapping[str, Store]):
+        self.stores = stores
+
     def _get(self, store: str, gvr: objects.GVR, namespace: str | None, name: str) -> dict | None:
-        found = stores[store].get(namespace, name)
+        found = self.stores[store].get(namespace, name)
         if found is None:
             found = objects.get(gvr, namespace, name)
             if found is not None:
-                stores[store].apply_event("ADDED", found)
+                self.stores[store].apply_event("ADDED", found)
         return found
 
     def flavor(self, name: str) -> dict | None:
@@ -85,13 +92,13 @@ class ApiCluster:
         return self._get("servers", SERVERS, namespace, name)
 
     def node(self, name: str) -> dict | None:
-        return stores["nodes"].get(None, name)
+        return self.stores["nodes"].get(None, name)
 
     def vm(self, namespace: str, name: str) -> dict | None:
-        return stores["vms"].get(namespace, name)
+        return self.stores["vms"].get(namespace, name)
 
     def vmi(self, namespace: str, name: str) -> dict | None:
-        return stores["vmis"].get(namespace, name)
+        return self.stores["vmis"].get(namespace, name)
 
     def migration(self, namespace: str, name: str) -> dict | None:
         return self._get("vmims", objects.VMIM, namespace, name)
@@ -108,7 +115,7 @@ class ApiCluster:
 
     def floating_ips(self, namespace: str, server: str) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for fip in stores["floatingips"].list(lambda f: f["metadata"]["namespace"] == namespace and (
+        for fip in self.stores["floatingips"].list(lambda f: f["metadata"]["namespace"] == namespace and (
                 f.get("status") or {}).get("server") == server):
             st = fip["status"]
             if st.get("fixedIpAddress") and st.get("floatingIpAddress") and st.get("status") == "ACTIVE":
@@ -116,13 +123,16 @@ class ApiCluster:
         return out
 
     def reservation_members(self, namespace: str, name: str) -> list[dict]:
-        return stores["servers"].list(lambda s: s["metadata"]["namespace"] == namespace and (
+        return self.stores["servers"].list(lambda s: s["metadata"]["namespace"] == namespace and (
             s["metadata"].get("labels") or {}).get(RESERVATION_LABEL) == name)
 
     def disks(self, server: Mapping[str, Any], root_size_gib: int):
         from kubestack.storage.disks import ensure_server_disks
+        from kubestack.storage.refs import parse_ref
 
-        return ensure_server_disks(api(), dict(server), root_size_gib=root_size_gib or None)
+        ref = (server.get("spec") or {}).get("image")
+        image = self.image(*parse_ref(ref, server["metadata"]["namespace"])) if ref else None
+        return ensure_server_disks(api(), dict(server), image_body=image, root_size_gib=root_size_gib or None)
 
     def ports(self, server: Mapping[str, Any]) -> list:
         from kubestack.network.ports import allocate_server_ports
@@ -142,12 +152,12 @@ class ApiCluster:
                "Server": SERVERS}[obj["kind"]]
         created, _ = objects.create(gvr, ns, obj)
         store = {"VirtualMachine": "vms", "VirtualMachineInstanceMigration": "vmims", "Server": "servers"}[obj["kind"]]
-        stores[store].apply_event("ADDED", created)
+        self.stores[store].apply_event("ADDED", created)
         return created
 
     def patch_vm(self, namespace: str, name: str, patch: dict) -> dict:
         vm = objects.patch(objects.VM, namespace, name, patch)
-        stores["vms"].apply_event("MODIFIED", vm)
+        self.stores["vms"].apply_event("MODIFIED", vm)
         return vm
 
     def delete_vm(self, namespace: str, name: str) -> None:
@@ -158,7 +168,7 @@ class ApiCluster:
 
     def patch_status(self, namespace: str, name: str, status: dict) -> None:
         updated = objects.patch_status(SERVERS, namespace, name, status)
-        stores["servers"].apply_event("MODIFIED", updated)
+        self.stores["servers"].apply_event("MODIFIED", updated)
 
     def event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         events.post(obj, type_, reason, message)
@@ -170,14 +180,16 @@ class ServerController:
         self.cache = HostCache(config)
         self.scheduler = Scheduler(self.cache, config)
         backend = os.environ.get("KUBESTACK_VM_ACTIONS", Backend.SUBRESOURCE.value)
-        self.cluster = ApiCluster()
+        self.informers = {name: informer.shared(gvr) for name, gvr in WATCHED.items()}
+        self.stores = {name: i.store for name, i in self.informers.items()}
+        self.cluster = ApiCluster(self.stores)
         self.reconciler = ServerReconciler(self.cluster, self.scheduler, VMActions(api(), backend),
                                            quota=state.quota_ledger())
         self.queue = WorkQueue("servers", self.reconcile_key,
                                workers=int(os.environ.get("KUBESTACK_SERVER_WORKERS", "8")))
 
     def reconcile_key(self, key: tuple[str, str]) -> None:
-        server = stores["servers"].get(*key)
+        server = self.stores["servers"].get(*key)
         if server is None:
             return
         out = self.reconciler.reconcile(server)
@@ -195,7 +207,7 @@ class ServerController:
             raise Requeue(out.requeue_after)
 
     def servers_where(self, predicate) -> list[tuple[str, str]]:
-        return [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in stores["servers"].list(predicate)]
+        return [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in self.stores["servers"].list(predicate)]
 
     def enqueue_waiting(self, namespace: str | None = None) -> None:
         """Servers that may be waiting for a reference (not scheduled yet, or in ERROR)."""
@@ -203,30 +215,75 @@ class ServerController:
                                       and not (s.get("status") or {}).get("host")):
             self.queue.add(key)
 
-    def start(self) -> None:
-        """Fill the stores and rebuild the host cache from the cluster, then start workers."""
-        listing = {
-            "nodes": lambda: api().sanitize_for_serialization(core().list_node()),
-            "flavors": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "flavors"),
-            "images": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "images"),
-            "keypairs": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "keypairs"),
-            "servergroups": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "servergroups"),
-            "servers": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "servers"),
-            "floatingips": lambda: custom().list_cluster_custom_object(API_GROUP, API_VERSION, "floatingips"),
-            "vms": lambda: custom().list_cluster_custom_object("kubevirt.io", "v1", "virtualmachines"),
-            "vmis": lambda: custom().list_cluster_custom_object("kubevirt.io", "v1", "virtualmachineinstances"),
-        }
-        for kind, fn in listing.items():
-            stores[kind].replace_all(fn()["items"])
-        for node in stores["nodes"].list():
+    # ---- informer handlers: quick, they only queue keys --------------------------------------
+    def on_server(self, type_: str, body: dict, previous: dict | None) -> None:
+        meta = body["metadata"]
+        if type_ == "DELETED":
+            self.reconciler.forget(body)
+            return
+        if previous is None:
+            self.reconciler.record_claim(body)
+        self.queue.add((meta["namespace"], meta["name"]))
+
+    def on_reference(self, type_: str, body: dict, previous: dict | None) -> None:
+        """A flavor, image, key pair or server group changed: servers waiting for it retry."""
+        if type_ != "DELETED":
+            self.enqueue_waiting(body["metadata"].get("namespace"))
+
+    def on_owned(self, type_: str, body: dict, previous: dict | None) -> None:
+        """A VM, VMI or migration changed: reconcile the server it belongs to."""
+        meta = body["metadata"]
+        server = (meta.get("labels") or {}).get(SERVER_LABEL) or (
+            (body.get("spec") or {}).get("vmiName") if body.get("kind") == "VirtualMachineInstanceMigration"
+            else meta["name"])
+        if server:
+            self.queue.add((meta["namespace"], server))
+
+    def on_floating_ip(self, type_: str, body: dict, previous: dict | None) -> None:
+        """A floating IP (dis)associated: the Server's Networks column shows it, as Nova's does."""
+        for fip in (previous, body):
+            server = ((fip or {}).get("status") or {}).get("server")
+            if server:
+                self.queue.add((body["metadata"]["namespace"], server))
+
+    def on_node(self, type_: str, body: dict, previous: dict | None) -> None:
+        name = body["metadata"]["name"]
+        if type_ == "DELETED":
+            self.cache.remove_node(name)
+            return
+        self.cache.upsert_node(body)
+        if previous is None or _ready(previous) != _ready(body):
+            # a host went down or came back: its servers may need evacuating or recovering
+            for key in self.servers_where(lambda s: (s.get("status") or {}).get("host") == name):
+                self.queue.add(key)
+            self.enqueue_waiting()
+
+    def start(self, sync_timeout: float = 120.0) -> None:
+        """Watch, and once every informer has listed, rebuild the host cache from every Node
+        and every scheduled Server; only then start the workers (no decision on a partial
+        view). Events during the sync are idempotent with the rebuild."""
+        handlers = {"servers": self.on_server, "flavors": self.on_reference, "images": self.on_reference,
+                    "keypairs": self.on_reference, "servergroups": self.on_reference, "vms": self.on_owned,
+                    "vmis": self.on_owned, "vmims": self.on_owned, "floatingips": self.on_floating_ip,
+                    "nodes": self.on_node}
+        for name, i in self.informers.items():
+            i.add_handler(handlers[name])
+            i.start()
+        for i in self.informers.values():
+            if not i.wait_synced(sync_timeout):
+                raise RuntimeError(f"server controller: could not list {i.kind} in {sync_timeout:.0f}s")
+        for node in self.stores["nodes"].list():
             self.cache.upsert_node(node)
-        for server in stores["servers"].list():
+        for server in self.stores["servers"].list():
             self.reconciler.record_claim(server)
         log.info("server controller: %d hosts, %d servers, %d claims", len(self.cache),
-                 len(stores["servers"]), len(self.cache.instances()))
+                 len(self.stores["servers"]), len(self.cache.instances()))
         self.queue.start()
         for key in self.servers_where(None):
             self.queue.add(key)
+
+    def stop(self) -> None:
+        self.queue.stop()
 
 
 controller: ServerController | None = None
@@ -242,87 +299,7 @@ def _start(**_) -> None:
 @kopf.on.cleanup()
 def _stop(**_) -> None:
     if controller is not None:
-        controller.queue.stop()
-
-
-@kopf.on.event(API_GROUP, API_VERSION, "servers")
-@instrumented("Server")
-def server_event(type, body, **_) -> None:  # noqa: A002 - kopf's argument name
-    if controller is None:
-        return
-    previous = stores["servers"].apply_event(type, body)
-    meta = body["metadata"]
-    if type == "DELETED":
-        controller.reconciler.forget(body)
-        return
-    if previous is None:
-        controller.reconciler.record_claim(dict(body))
-    controller.queue.add((meta["namespace"], meta["name"]))
-
-
-def _referenced_by_waiting_servers(store: str):
-    @instrumented(store)
-    def handler(type, body, **_) -> None:  # noqa: A002
-        stores[store].apply_event(type, body)
-        if controller is not None and type != "DELETED":
-            controller.enqueue_waiting(body["metadata"].get("namespace"))
-    handler.__name__ = f"{store}_event"
-    return handler
-
-
-for _plural in ("flavors", "images", "keypairs", "servergroups"):
-    kopf.on.event(API_GROUP, API_VERSION, _plural)(_referenced_by_waiting_servers(_plural))
-
-
-def _owned(store: str):
-    @instrumented(store)
-    def handler(type, body, **_) -> None:  # noqa: A002
-        stores[store].apply_event(type, body)
-        if controller is None:
-            return
-        meta = body["metadata"]
-        server = (meta.get("labels") or {}).get(SERVER_LABEL) or (
-            (body.get("spec") or {}).get("vmiName") if store == "vmims" else meta["name"])
-        if server:
-            controller.queue.add((meta["namespace"], server))
-    handler.__name__ = f"{store}_event"
-    return handler
-
-
-kopf.on.event("kubevirt.io", "v1", "virtualmachines")(_owned("vms"))
-
-
-@kopf.on.event(API_GROUP, API_VERSION, "floatingips")
-@instrumented("Server")
-def floating_ip_event(type, body, **_) -> None:  # noqa: A002 - kopf's argument name
-    """A floating IP (dis)associated: the Server's Networks column shows it, as Nova's does."""
-    previous = stores["floatingips"].apply_event(type, body)
-    if controller is None:
-        return
-    for fip in (previous, body):
-        server = ((fip or {}).get("status") or {}).get("server")
-        if server:
-            controller.queue.add((body["metadata"]["namespace"], server))
-kopf.on.event("kubevirt.io", "v1", "virtualmachineinstances")(_owned("vmis"))
-kopf.on.event("kubevirt.io", "v1", "virtualmachineinstancemigrations")(_owned("vmims"))
-
-
-@kopf.on.event("v1", "nodes")
-@instrumented("Node")
-def node_event(type, body, **_) -> None:  # noqa: A002
-    previous = stores["nodes"].apply_event(type, body)
-    if controller is None:
-        return
-    name = body["metadata"]["name"]
-    if type == "DELETED":
-        controller.cache.remove_node(name)
-        return
-    controller.cache.upsert_node(body)
-    if previous is None or _ready(previous) != _ready(body):
-        # a host went down or came back: its servers may need evacuating or recovering
-        for key in controller.servers_where(lambda s: (s.get("status") or {}).get("host") == name):
-            controller.queue.add(key)
-        controller.enqueue_waiting()
+        controller.stop()
 
 
 def _ready(node: Mapping[str, Any]) -> bool:

@@ -2,10 +2,10 @@
 Servers of the namespace that name the group (``spec.serverGroup``, or
 ``spec.schedulerHints.group``), with the host each was scheduled to.
 
-Servers are watched with `@kopf.on.event`; an in-memory index (server -> group, host) tells
+Servers come from the shared Server informer; an in-memory index (server -> group, host) tells
 which group a server event touches, and only those groups are recomputed; a group's status
-is written only when it changed. The index is filled from a full listing at start-up, before
-any group is reconciled, so a restarted operator never writes a partial member list.
+is written only when it changed. No group is reconciled before the informer's first listing is
+in the index, so a restarted operator never writes a partial member list.
 
 Deleting a group that still has members is allowed (as in Nova); a Warning Event on the
 namespace's group says which servers were still in it.
@@ -25,6 +25,7 @@ from kubestack import API_GROUP, API_VERSION
 from kubestack.k8s import events, objects
 from kubestack.k8s.client import custom
 from kubestack.k8s.conditions import set_condition
+from kubestack.runtime import informer
 from kubestack.runtime.metrics import instrumented
 from kubestack.runtime.store import Store
 from kubestack.runtime.workqueue import WorkQueue
@@ -32,6 +33,7 @@ from kubestack.runtime.workqueue import WorkQueue
 log = logging.getLogger(__name__)
 
 SERVER_GROUPS = objects.kubestack("servergroups", "ServerGroup")
+SERVERS = objects.kubestack("servers", "Server")
 
 groups = Store("servergroups")
 queue: WorkQueue | None = None
@@ -48,14 +50,6 @@ class MemberIndex:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_server: dict[tuple[str, str], tuple[str, str | None]] = {}
-
-    def replace_all(self, servers: list[Mapping[str, Any]]) -> None:
-        with self._lock:
-            self._by_server = {}
-            for s in servers:
-                entry = self._entry(s)
-                if entry is not None:
-                    self._by_server[(s["metadata"]["namespace"], s["metadata"]["name"])] = entry
 
     @staticmethod
     def _entry(server: Mapping[str, Any]) -> tuple[str, str | None] | None:
@@ -141,8 +135,12 @@ def _deleted(group: Mapping[str, Any]) -> None:
 def servergroup_startup(**_) -> None:
     global queue
     groups.replace_all(custom().list_cluster_custom_object(API_GROUP, API_VERSION, "servergroups")["items"])
-    index.replace_all(custom().list_cluster_custom_object(API_GROUP, API_VERSION, "servers")["items"])
     queue = WorkQueue("servergroups", reconcile, workers=2)
+    servers = informer.shared(SERVERS)
+    servers.add_handler(_member_event)
+    servers.start()
+    if not servers.wait_synced(120):
+        raise kopf.PermanentError("server group controller: could not list Servers")
     queue.start()
     for obj in groups.list():
         queue.add((obj["metadata"]["namespace"], obj["metadata"]["name"]))
@@ -170,9 +168,7 @@ def _changed(previous: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
     return previous["metadata"].get("resourceVersion") != body["metadata"].get("resourceVersion")
 
 
-@kopf.on.event(API_GROUP, API_VERSION, "servers")
-@instrumented("ServerGroup")
-def servergroup_member_event(type, body, **_) -> None:  # noqa: A002 - kopf's argument name
-    for key in index.apply(type, body):
+def _member_event(type_: str, body: dict, previous: dict | None) -> None:
+    for key in index.apply(type_, body):
         if queue is not None:
             queue.add(key)

@@ -44,6 +44,7 @@ from kubestack.orchestration import HeatError, diff, dns_name, load_stack
 from kubestack.orchestration import realize as rz
 from kubestack.orchestration.parameters import masked
 from kubestack.orchestration.resources import generate_random_string
+from kubestack.runtime import informer
 from kubestack.runtime.metrics import instrumented
 from kubestack.runtime.store import Store
 from kubestack.runtime.workqueue import Requeue, WorkQueue
@@ -923,6 +924,16 @@ def _child_event(kind: str):
 
 
 for _kind, (_av, _plural, _ns) in rz.KINDS.items():
-    if _kind == "Secret":
+    # Servers come from the shared informer (a boot storm's busiest stream; see
+    # runtime/informer.py), the rest through kopf
+    if _kind in ("Secret", "Server"):
         continue
     kopf.on.event(API_GROUP, API_VERSION, _plural, labels={rz.STACK_LABEL: kopf.PRESENT})(_child_event(_kind))
+
+
+@kopf.on.startup()
+def _watch_servers(**_) -> None:
+    on_child = _child_event("Server")
+    servers = informer.shared(objects.kubestack("servers", "Server"))
+    servers.add_handler(lambda _type, body, _previous: on_child(_type, body))
+    servers.start()

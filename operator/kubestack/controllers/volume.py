@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 from typing import Any
 
 import kopf
@@ -27,14 +28,16 @@ from kubestack.k8s.client import api, core, custom
 from kubestack.identity import project_of_namespace
 from kubestack.identity.quota import QuotaExceeded
 from kubestack.k8s.conditions import set_condition
-from kubestack.runtime import state as runtime_state
+from kubestack.runtime import informer, state as runtime_state
 from kubestack.runtime.metrics import instrumented
+from kubestack.runtime.workqueue import WorkQueue
 from kubestack.storage import names, refs, rendering, state
 
 log = logging.getLogger(__name__)
 
 VOLUME = objects.kubestack("volumes", "Volume")
 IMAGE = objects.kubestack("images", "Image")
+SERVER = objects.kubestack("servers", "Server")
 MULTIATTACH_ANNOTATION = "kubestack.io/multiattach"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 TRANSIENT = ("creating", "downloading", "extending", "reserved", "attaching", "detaching", "deleting")
@@ -314,28 +317,61 @@ def volume_data_volume_event(body, type, **_) -> None:  # noqa: A002 (kopf's arg
 
 # the volumes each Server referenced when last seen (namespace, name) -> names
 _SERVER_VOLUMES: dict[tuple[str, str], frozenset[str]] = {}
+# volumes to refresh for a server, until the refresh queue gets to it
+_touched: dict[tuple[str, str], set[str]] = {}
+_touched_lock = threading.Lock()
 
 
-@kopf.on.event(API_GROUP, API_VERSION, "servers")
-@instrumented("Volume")
-def volume_server_event(type, body, **_) -> None:  # noqa: A002 - kopf's argument name
-    """A Server changed: refresh the Volumes it references and those listing it as attached."""
-    ns, sname = body["metadata"]["namespace"], body["metadata"]["name"]
-    referenced = {u.volume for u in refs.server_volume_uses(dict(body))}
+def _refresh_for_server(key: tuple[str, str]) -> None:
+    """Refresh the Volumes a server referenced and those listing it as attached."""
+    ns, sname = key
+    with _touched_lock:
+        names_ = _touched.pop(key, set())
+    try:
+        volumes = custom().list_namespaced_custom_object(API_GROUP, API_VERSION, ns, "volumes")["items"]
+        for v in volumes:
+            listed = any(a.get("server") == sname for a in (v.get("status") or {}).get("attachments") or [])
+            if v["metadata"]["name"] in names_ or listed:
+                refresh_volume(v)
+    except Exception:
+        with _touched_lock:  # retried by the queue: keep what it was asked to refresh
+            _touched.setdefault(key, set()).update(names_)
+        raise
+
+
+_server_refresh = WorkQueue("volume-servers", _refresh_for_server, workers=2)
+
+
+@kopf.on.startup()
+def _watch_servers(**_) -> None:
+    _server_refresh.start()
+    servers = informer.shared(SERVER)
+    servers.add_handler(volume_server_event)
+    servers.start()
+
+
+@kopf.on.cleanup()
+def _stop_watching_servers(**_) -> None:
+    _server_refresh.stop()
+
+
+def volume_server_event(type_: str, body: dict, previous: dict | None) -> None:
+    """A Server changed: queue a refresh of the Volumes it references or referenced (the
+    informer thread must not wait for the listing)."""
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    referenced = frozenset(u.volume for u in refs.server_volume_uses(body))
     # most servers never touch a volume: skip them without listing (a boot storm brings
     # thousands of Server events)
-    before = _SERVER_VOLUMES.get((ns, sname), frozenset())
-    if type == "DELETED":
-        _SERVER_VOLUMES.pop((ns, sname), None)
+    before = _SERVER_VOLUMES.get(key, frozenset())
+    if type_ == "DELETED":
+        _SERVER_VOLUMES.pop(key, None)
     else:
-        _SERVER_VOLUMES[(ns, sname)] = frozenset(referenced)
+        _SERVER_VOLUMES[key] = referenced
     if not referenced and not before:
         return
-    volumes = custom().list_namespaced_custom_object(API_GROUP, API_VERSION, ns, "volumes")["items"]
-    for v in volumes:
-        listed = any(a.get("server") == sname for a in (v.get("status") or {}).get("attachments") or [])
-        if v["metadata"]["name"] in referenced or listed:
-            refresh_volume(v)
+    with _touched_lock:
+        _touched.setdefault(key, set()).update(referenced | before)
+    _server_refresh.add(key)
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, "volumes")

@@ -32,6 +32,7 @@ DATA_VOLUME = GVR("cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume")
 NAD = GVR("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition")
 MULTI_NETWORK_POLICY = GVR("k8s.cni.cncf.io", "v1beta1", "multi-networkpolicies", "MultiNetworkPolicy")
 VOLUME_SNAPSHOT = GVR("snapshot.storage.k8s.io", "v1", "volumesnapshots", "VolumeSnapshot")
+NODE = GVR("", "v1", "nodes", "Node")
 
 
 def kubestack(plural: str, kind: str) -> GVR:

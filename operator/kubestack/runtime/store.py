@@ -1,4 +1,4 @@
-"""In-memory copies of watched objects (an informer cache), fed by kopf's event handlers.
+"""In-memory copies of watched objects (an informer cache), fed by informers or kopf handlers.
 
 Controllers read references (flavors, images, the VM of a server, ...) from here instead of
 asking the API server on every reconcile. A miss is not proof of absence — the watch may
@@ -25,8 +25,9 @@ class Store:
         self._lock = threading.Lock()
         self._objects: dict[Key, dict] = {}
 
-    def apply_event(self, event_type: str | None, obj: Mapping[str, Any]) -> dict | None:
-        """Record a watch event; returns the previous copy (None if new)."""
+    def apply_event(self, event_type: str | None, obj: Mapping[str, Any], *, owned: bool = False) -> dict | None:
+        """Record a watch event; returns the previous copy (None if new). `owned`: `obj` is a
+        plain dict nobody else holds (freshly parsed), kept as is instead of copied."""
         key = key_of(obj)
         with self._lock:
             old = self._objects.get(key)
@@ -36,7 +37,7 @@ class Store:
                 # a stale event (lower resourceVersion) must not overwrite a newer copy
                 if old is not None and _rv(old) > _rv(obj):
                     return old
-                self._objects[key] = _plain(obj)
+                self._objects[key] = obj if owned else _plain(obj)
             return old
 
     def replace_all(self, objects: Iterable[Mapping[str, Any]]) -> None:
