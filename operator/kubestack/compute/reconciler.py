@@ -134,6 +134,11 @@ def owner_ref(server: Mapping[str, Any]) -> dict:
             "uid": server["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
+# set while the spec asks for something that cannot be done to a built server (a missing image
+# or flavor): the server keeps running as it was
+REFUSED_CONDITION = "RequestRefused"
+
+
 @dataclass
 class Outcome:
     """What one reconcile decided: the status to write, Events, and whether to look again."""
@@ -221,9 +226,30 @@ class ServerReconciler:
         try:
             self._step(server, model, out)
         except ReferenceError as exc:
-            self._error(out, exc.code, str(exc), reason=exc.reason)
+            if not _built(current):
+                self._error(out, exc.code, str(exc), reason=exc.reason)
+            else:
+                out = self._refuse(current, exc)
+        else:
+            refused = [c for c in out.status.get("conditions") or [] if c.get("type") == REFUSED_CONDITION]
+            if refused:  # the spec is acceptable again
+                out.status["conditions"] = [c for c in out.status["conditions"] if c not in refused]
         if not out.pending:
             out.status["observedGeneration"] = meta.get("generation")
+        return out
+
+    @staticmethod
+    def _refuse(current: dict, exc: ReferenceError) -> Outcome:
+        """Nova answers a rebuild or resize to a missing image or flavor with a 400 and the
+        server stays as it was. Here too: nothing changes (the guest keeps running, no fault:
+        the server is fine), a condition and a Warning Event say why, and observedGeneration
+        stays behind the refused spec."""
+        out = Outcome(status=dict(current), pending=True)
+        before = next((c for c in current.get("conditions") or [] if c.get("type") == REFUSED_CONDITION), {})
+        out.status["conditions"] = set_condition(current.get("conditions"), REFUSED_CONDITION, True,
+                                                 exc.reason, str(exc))
+        if before.get("message") != str(exc):
+            out.events.append(("Warning", exc.reason, f"{exc} The server is left as it was."))
         return out
 
     # ------------------------------------------------------------------ the state machine
@@ -996,6 +1022,11 @@ class ServerReconciler:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _built(status: Mapping[str, Any]) -> bool:
+    """The server was built and placed (not BUILD, not a failed build)."""
+    return bool(status.get("host")) and status.get("status") not in (None, ServerState.BUILD, ServerState.ERROR)
 
 
 def _sched_flavor(flavor: FlavorSnapshot) -> SchedFlavor:

@@ -145,6 +145,45 @@ def test_a_steady_active_server_costs_no_writes():
     assert cluster.writes == [] and again.events == []
 
 
+def _active(cluster, rec) -> dict:
+    body = server()
+    body["status"] = stored(rec.reconcile(body).status)
+    cluster.objects[("VirtualMachineInstance", "demo", "web")] = {
+        "metadata": {"name": "web", "uid": "vmi-1"},
+        "status": {"phase": "Running", "nodeName": body["status"]["host"],
+                   "interfaces": [{"name": "default", "ipAddress": "10.244.0.9"}]}}
+    cluster.objects[("VirtualMachine", "demo", "web")]["status"] = {"printableStatus": "Running"}
+    body["status"] = stored(rec.reconcile(body).status)
+    assert body["status"]["status"] == "ACTIVE"
+    return body
+
+
+def test_a_missing_image_or_flavor_on_a_built_server_is_refused_and_changes_nothing():
+    cluster, rec = world()
+    body = _active(cluster, rec)
+    for change, reason in (({"image": "nope"}, "ImageNotFound"), ({"flavor": "nope"}, "FlavorNotFound")):
+        bad = copy.deepcopy(body)
+        bad["spec"].update(change)
+        bad["metadata"]["generation"] = 2
+        cluster.writes.clear()
+        out = rec.reconcile(bad)
+        assert cluster.writes == []
+        assert out.status["status"] == "ACTIVE" and not out.status.get("fault")
+        assert out.status["observedGeneration"] == 1  # the refused spec is not applied
+        refused = next(c for c in out.status["conditions"] if c["type"] == "RequestRefused")
+        assert refused["status"] == "True" and refused["reason"] == reason
+        assert [e[1] for e in out.events] == [reason]
+        bad["status"] = stored(out.status)
+        assert rec.reconcile(copy.deepcopy(bad)).events == []  # said once, not on every look
+    # the user puts the spec back: the condition goes, the new generation is observed
+    body["status"] = bad["status"]
+    assert "RequestRefused" in [c["type"] for c in body["status"]["conditions"]]
+    body["metadata"]["generation"] = 3
+    out = rec.reconcile(body)
+    assert "RequestRefused" not in [c["type"] for c in out.status["conditions"]]
+    assert out.status["observedGeneration"] == 3 and out.status["status"] == "ACTIVE"
+
+
 def test_restart_rebuilds_claims_from_status():
     cluster, rec = world()
     body = server()
