@@ -42,9 +42,15 @@ def test_instances_cores_and_ram_quotas(cluster, kubestack):
         assert vm(cluster, ns, "c") is None
         # a resize that would exceed cores is refused, the server keeps running as it was
         patch_server(cluster, ns, "a", {"flavor": big})
-        s = wait_for(lambda: (x := custom(cluster).get_namespaced_custom_object(
-            "kubestack.io", "v1alpha1", ns, "servers", "a"))["status"].get("fault") and x, what="resize refused")
-        assert s["status"]["fault"]["message"].startswith("Quota exceeded for cores")
+        def refused():
+            s = custom(cluster).get_namespaced_custom_object("kubestack.io", "v1alpha1", ns, "servers", "a")
+            return next((c for c in s["status"].get("conditions") or [] if c["type"] == "RequestRefused"), None)
+
+        cond = wait_for(refused, what="resize refused")
+        assert cond["reason"] == "QuotaExceeded" and cond["message"].startswith("Quota exceeded for cores")
+        s = custom(cluster).get_namespaced_custom_object("kubestack.io", "v1alpha1", ns, "servers", "a")
+        assert s["status"]["status"] == "ACTIVE" and not s["status"].get("fault")
+        assert s["status"]["flavorName"] == small
     finally:
         custom(cluster).delete_cluster_custom_object("kubestack.io", "v1alpha1", "projects", ns)
 

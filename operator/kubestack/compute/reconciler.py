@@ -135,7 +135,7 @@ def owner_ref(server: Mapping[str, Any]) -> dict:
 
 
 # set while the spec asks for something that cannot be done to a built server (a missing image
-# or flavor): the server keeps running as it was
+# or flavor, a resize over quota): the server keeps running as it was
 REFUSED_CONDITION = "RequestRefused"
 
 
@@ -240,8 +240,8 @@ class ServerReconciler:
 
     @staticmethod
     def _refuse(current: dict, exc: ReferenceError) -> Outcome:
-        """Nova answers a rebuild or resize to a missing image or flavor with a 400 and the
-        server stays as it was. Here too: nothing changes (the guest keeps running, no fault:
+        """Nova answers a rebuild or resize to a missing image or flavor with a 400 (over quota:
+        403) and the server stays as it was. Here too: nothing changes (the guest keeps running, no fault:
         the server is fine), a condition and a Warning Event say why, and observedGeneration
         stays behind the refused spec."""
         out = Outcome(status=dict(current), pending=True)
