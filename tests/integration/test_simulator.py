@@ -198,8 +198,10 @@ def test_pause_unpause_softreboot_restart_through_the_adapter(sim, api, namespac
     again = eventually(lambda: (v := running_vmi(api, namespace, "app-1")) and
                        v["metadata"]["uid"] != first["metadata"]["uid"] and v)
     assert again["status"]["nodeName"] == "compute-2"
-    vm = eventually(lambda: (v := vm_of(api, namespace, "app-1")) and not v["status"].get("stateChangeRequests") and v)
-    assert vm["status"]["printableStatus"] == "Running"
+    # the requests are cleared when the new VMI is created (the VM is "Starting" then); the VM
+    # reports Running once it has seen the VMI's Running status, a moment after `again` saw it
+    eventually(lambda: (v := vm_of(api, namespace, "app-1")) and not v["status"].get("stateChangeRequests")
+               and v["status"]["printableStatus"] == "Running")
 
     actions.stop(namespace, "app-1")
     eventually(lambda: vm_printable(api, namespace, "app-1", "Stopped"))
@@ -418,12 +420,15 @@ def test_addvolume_hotplugs_into_the_running_vmi(sim, api, namespace):
 
 def test_a_restarted_simulator_picks_up_without_writing(sim, cluster, api, namespace):
     kv(api, "POST", namespace, "virtualmachines", body=vm_manifest("keep-1", node="compute-0"))
-    before = eventually(lambda: running_vmi(api, namespace, "keep-1"))
+    eventually(lambda: running_vmi(api, namespace, "keep-1"))
     # earlier tests' namespaces are still being emptied by the namespace controller, and
     # their released volumes are the simulator's to clean up: the cluster settles first
     core = client.CoreV1Api(api)
     eventually(lambda: not [n for n in core.list_namespace().items if n.status.phase == "Terminating"])
     assert sim.wait_idle(WAIT)
+    # read once settled: "Running" can be seen between the status write and the label patch
+    # that follows it in the same reconcile
+    before = running_vmi(api, namespace, "keep-1")
     sim.stop()
     fresh = Simulator(client_for(str(cluster.kubeconfig)), SimConfig(restart_backoff=0.5))
     fresh.start()

@@ -3,6 +3,7 @@ kubelets (the local one). Never run it against a real cluster: it would fight Ku
 
     kubestack simulate [--kubeconfig PATH] [--boot-delay S] [--import-delay S]
                        [--migration-delay S] [--fail-rate F] [--seed N] [--restart-backoff S]
+                       [--workers N]
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
     return value
 
 
@@ -44,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart-backoff", type=_non_negative, default=10.0, metavar="S",
                    help="first crash-loop back-off after a failed boot, doubled per failure up to 300s "
                         "(default 10, as KubeVirt)")
+    p.add_argument("--workers", type=_positive_int, default=8, metavar="N",
+                   help="objects reconciled in parallel (default 8; never one object, nor a VM and its "
+                        "VMI, twice at once)")
     p.add_argument("--field-validation", choices=("Strict", "Warn", "Ignore"), default="Strict",
                    help="fieldValidation of the simulator's writes (default Strict)")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
@@ -61,4 +72,4 @@ def _run(args) -> int:
     config = SimConfig(boot_delay=args.boot_delay, import_delay=args.import_delay,
                        migration_delay=args.migration_delay, fail_rate=args.fail_rate, seed=args.seed,
                        restart_backoff=args.restart_backoff)
-    return run(args.kubeconfig, config, field_validation=args.field_validation)
+    return run(args.kubeconfig, config, field_validation=args.field_validation, workers=args.workers)

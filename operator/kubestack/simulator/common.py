@@ -11,7 +11,7 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 # -- names ------------------------------------------------------------------------------------
@@ -209,7 +209,13 @@ def fmt_time(t: float, precise: bool = True) -> str:
     """RFC 3339 UTC. Custom resources keep microseconds, so a restarted simulator can still time
     its delays from the status it wrote; core objects (typed metav1.Time) get whole seconds, as
     the API server would truncate them anyway."""
-    dt = datetime.fromtimestamp(t, tz=timezone.utc)
+    # truncated, never rounded: datetime.fromtimestamp rounds to the nearest microsecond, and a
+    # stamp up to 0.5 us in the future made `now < stamp + 0` true for about a third of the
+    # reconciles right after it (a zero boot delay then took an extra write and requeue)
+    us = int(t * 1_000_000)
+    if us / 1_000_000 > t:  # the product rounded up across a microsecond
+        us -= 1
+    dt = datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc) + timedelta(microseconds=us % 1_000_000)
     if precise:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")

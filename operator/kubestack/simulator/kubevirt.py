@@ -466,7 +466,9 @@ def _enter(status: dict, phase: str, now: float) -> None:
 
 
 def pod_ip_for(vmi: Mapping, world: World) -> str:
-    """A pod-network address unique among live VMIs, stable for this VMI (its uid seeds it)."""
+    """A pod-network address unique among live VMIs, stable for this VMI (its uid seeds it).
+    Unique as far as `world.pod_ips` knows: the simulator puts there both the addresses VMIs
+    report and those reserved by decisions whose status write is still in flight."""
     uid = vmi["metadata"]["uid"]
     for iface in get(vmi, "status", "interfaces", default=[]):
         if iface.get("podInterfaceName") == "eth0" and iface.get("ipAddress"):
@@ -479,6 +481,12 @@ def pod_ip_for(vmi: Mapping, world: World) -> str:
         if owner is None or owner == uid:
             return ip
     raise RuntimeError("pod network 10.244.0.0/16 exhausted")
+
+
+def pod_ips_of(obj: Mapping | None) -> set[str]:
+    """The pod-network addresses in `obj`'s status (a VMI, or a status patch of one)."""
+    return {i["ipAddress"] for i in get(obj, "status", "interfaces", default=[])
+            if i.get("podInterfaceName") == "eth0" and i.get("ipAddress")}
 
 
 def mac_for(vmi: Mapping, iface_name: str) -> str:

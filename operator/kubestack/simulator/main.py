@@ -9,22 +9,24 @@ and leave objects deletable when it is not running. So:
   410 Gone), keeping a cache of plain dicts;
 * every event enqueues the object's key and the keys that depend on it (a VMI event wakes its VM,
   a PVC event the DataVolume and VMs using it, a Node event the VMIs on it, ...);
-* one worker reconciles a key at a time: the pure function computes the writes from the cache,
-  the worker makes them and folds the responses back into the cache; a delayed requeue drives
-  the timed transitions (boot, import progress, migration) and crash-loop back-offs;
+* several workers (default 8) reconcile keys from a deduplicating queue (`workqueue`), never
+  one key, nor a VM and its VMI and migrations, in two workers at once: the pure function
+  computes the writes from the cache under the simulator's lock, the worker makes them outside
+  it and folds the responses back into the cache; a delayed requeue drives the timed
+  transitions (boot, import progress, migration) and crash-loop back-offs (what keeps
+  concurrent decisions consistent: see "the workers" below);
 * writes are merge patches of the difference only: an unchanged cluster gets no writes, and a
   restarted simulator picks up where the status says it was.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import threading
 import time
-from collections import Counter, defaultdict
-from typing import Any, Callable
+from collections import Counter, OrderedDict, defaultdict
+from typing import Any, Callable, Hashable, Mapping
 
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -33,6 +35,7 @@ from kubestack.simulator import cdi, kubevirt, storage
 from kubestack.simulator.common import (
     RESOURCES, Key, Outcome, SimConfig, World, Write, get,
 )
+from kubestack.simulator.workqueue import WorkQueue
 
 log = logging.getLogger("kubestack.simulator")
 
@@ -44,6 +47,8 @@ RECONCILED = {
     "PersistentVolumeClaim", "PersistentVolume", "VolumeSnapshot", "VolumeSnapshotContent",
 }
 NAMESPACED_CACHE = {k for k in WATCHED if RESOURCES[k].namespaced}
+DEFAULT_WORKERS = 8       # writes wait for the API server: a boot storm needs several in flight
+GONE_REMEMBERED = 4096    # uids of deleted objects kept to drop late write responses about them
 
 
 def _rv(obj: dict | None) -> int:
@@ -115,93 +120,76 @@ def dependencies(kind: str, obj: dict) -> set[Key]:
     return deps
 
 
-class WorkQueue:
-    """Deduplicating queue with delayed adds (a heap of due times)."""
+class PodIPs:
+    """Which VMI holds each pod-network address: `owners` (ip -> VMI uid) is the map
+    `kubevirt.pod_ip_for` picks a free address from. A VMI holds an address while
+
+    * its cached status reports it ("seen": dropped when the VMI is forgotten or reaches a final
+      phase), or
+    * a reconcile chose it and the status write carrying it is in flight ("reserved": taken
+      under the lock the decision held, dropped when that reconcile ends, whatever became of the
+      write: landed, its response is in the cache and "seen" holds the address; failed, or the
+      VMI was deleted meanwhile, the address is free again).
+
+    Without the reservation two VMIs decided by two workers from the same cache, before either
+    status came back, could be given the same address. Callers hold `Simulator.lock`.
+    """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._ready: list[Key] = []
-        self._queued: set[Key] = set()
-        self._delayed: list[tuple[float, int, Key]] = []
-        self._seq = 0
-        self._busy = 0
+        self.owners: dict[str, str] = {}
+        self._holders: dict[str, dict[Hashable, str]] = {}  # ip -> {holder: uid}
+        self._held: dict[Hashable, set[str]] = {}            # holder -> ips
 
-    def add(self, key: Key) -> None:
-        with self._cond:
-            if key not in self._queued:
-                self._queued.add(key)
-                self._ready.append(key)
-                self._cond.notify_all()
-
-    def add_after(self, key: Key, seconds: float) -> None:
-        if seconds <= 0:
-            self.add(key)
+    def hold(self, holder: Hashable, ips: Mapping[str, str]) -> None:
+        """`holder` now holds exactly `ips` (ip -> uid), replacing what it held before."""
+        self.drop(holder)
+        if not ips:
             return
-        with self._cond:
-            self._seq += 1
-            heapq.heappush(self._delayed, (time.time() + seconds, self._seq, key))
-            self._cond.notify_all()
+        self._held[holder] = set(ips)
+        for ip, uid in ips.items():
+            self._holders.setdefault(ip, {})[holder] = uid
+            self.owners.setdefault(ip, uid)
 
-    def get(self, stop: threading.Event) -> Key | None:
-        with self._cond:
-            while not stop.is_set():
-                now = time.time()
-                while self._delayed and self._delayed[0][0] <= now:
-                    _, _, key = heapq.heappop(self._delayed)
-                    if key not in self._queued:
-                        self._queued.add(key)
-                        self._ready.append(key)
-                if self._ready:
-                    key = self._ready.pop(0)
-                    self._queued.discard(key)
-                    self._busy += 1
-                    return key
-                wait = self._delayed[0][0] - now if self._delayed else 0.5
-                self._cond.wait(min(max(wait, 0.01), 0.5))
-            return None
+    def drop(self, holder: Hashable) -> None:
+        for ip in self._held.pop(holder, ()):
+            holders = self._holders[ip]
+            del holders[holder]
+            if holders:
+                self.owners[ip] = next(iter(holders.values()))
+            else:
+                del self._holders[ip]
+                del self.owners[ip]
 
-    def done(self) -> None:
-        with self._cond:
-            self._busy -= 1
-            self._cond.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until nothing is ready or being worked on (delayed keys may remain)."""
-        deadline = time.time() + timeout
-        with self._cond:
-            while self._ready or self._busy:
-                left = deadline - time.time()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.2))
-            return True
-
-    def pending_delayed(self) -> int:
-        with self._cond:
-            return len(self._delayed)
+    def holders(self) -> set[Hashable]:
+        return set(self._held)
 
 
 class Simulator:
     """Plays KubeVirt + CDI + a CSI provisioner against the API server behind `api`."""
 
     def __init__(self, api: Any, config: SimConfig | None = None, *, field_validation: str = "Strict",
-                 ensure_defaults: bool = True, clock: Callable[[], float] = time.time):
+                 ensure_defaults: bool = True, clock: Callable[[], float] = time.time,
+                 workers: int = DEFAULT_WORKERS):
+        if workers < 1:
+            raise ValueError("the simulator needs at least one worker")
         self.api = api
         self.config = config or SimConfig()
         self.field_validation = field_validation
         self.ensure_defaults = ensure_defaults
         self.clock = clock
+        self.workers = workers
         self.lock = threading.RLock()
         self.cache: dict[str, dict] = {k: {} for k in WATCHED}
         self.served: dict[str, bool] = {}
         self.has_status: dict[str, bool] = {}
-        self.queue = WorkQueue()
+        self.queue = WorkQueue(group=self._group)
         self.stop_event = threading.Event()
         self.synced: dict[str, threading.Event] = {k: threading.Event() for k in WATCHED}
         self.deps: dict[Key, set[Key]] = {}
         self.dependents: dict[Key, set[Key]] = defaultdict(set)
-        self.pod_ips: dict[str, str] = {}
-        self.vmi_ips: dict[Any, set[str]] = {}
+        self.pod_ips = PodIPs()
+        self._gone: OrderedDict[str, None] = OrderedDict()  # uids of deleted objects (bounded)
+        self._stats_lock = threading.Lock()
         self.writes: Counter = Counter()
         self.errors: Counter = Counter()
         self._last_sent: dict[tuple, tuple[str, int]] = {}
@@ -225,9 +213,10 @@ class Simulator:
             keys = [(k, *(ck if isinstance(ck, tuple) else ("", ck))) for k in RECONCILED for ck in self.cache[k]]
         for key in keys:
             self.queue.add(key)
-        w = threading.Thread(target=self._work, name="simulator-worker", daemon=True)
-        w.start()
-        self._threads.append(w)
+        for i in range(self.workers):
+            w = threading.Thread(target=self._work, name=f"simulator-worker-{i}", daemon=True)
+            w.start()
+            self._threads.append(w)
         log.info("simulator started: %s", ", ".join(k for k in WATCHED if self.served.get(k)))
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -393,6 +382,10 @@ class Simulator:
             if old is not None and not force and _rv(old) > _rv(obj) \
                     and get(old, "metadata", "uid") == get(obj, "metadata", "uid"):
                 return
+            if not force and get(obj, "metadata", "uid") in self._gone:
+                # a worker's write response that arrives after the watch reported the deletion:
+                # caching it would resurrect the object until the next relist
+                return
             self.cache[kind][ck] = obj
             key = (kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
             self._index(kind, key, obj)
@@ -403,8 +396,13 @@ class Simulator:
     def _forget(self, kind: str, obj: dict) -> None:
         ck = _ckey(kind, obj)
         with self.lock:
+            uid = get(obj, "metadata", "uid")
+            if uid:
+                self._gone[uid] = None
+                if len(self._gone) > GONE_REMEMBERED:
+                    self._gone.popitem(last=False)
             old = self.cache[kind].get(ck)
-            if old is not None and get(old, "metadata", "uid") != get(obj, "metadata", "uid"):
+            if old is not None and get(old, "metadata", "uid") != uid:
                 return
             self.cache[kind].pop(ck, None)
             key = (kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
@@ -422,14 +420,9 @@ class Simulator:
             for dep in deps:
                 self.dependents[dep].add(key)
         if kind == "VirtualMachineInstance":
-            for ip in self.vmi_ips.pop(key, set()):
-                self.pod_ips.pop(ip, None)
-            if obj is not None and get(obj, "status", "phase") not in ("Succeeded", "Failed"):
-                ips = {i["ipAddress"] for i in get(obj, "status", "interfaces", default=[])
-                       if i.get("podInterfaceName") == "eth0" and i.get("ipAddress")}
-                for ip in ips:
-                    self.pod_ips[ip] = obj["metadata"]["uid"]
-                self.vmi_ips[key] = ips
+            live = obj is not None and get(obj, "status", "phase") not in kubevirt.FINAL_PHASES
+            uid = get(obj, "metadata", "uid")
+            self.pod_ips.hold(("seen", key), {ip: uid for ip in kubevirt.pod_ips_of(obj)} if live else {})
 
     def _wake(self, key: Key) -> set[Key]:
         wake = set(self.dependents.get(key, ()))
@@ -452,10 +445,52 @@ class Simulator:
             dvs=c["DataVolume"], pvcs=c["PersistentVolumeClaim"], pvs=c["PersistentVolume"],
             storage_classes=c["StorageClass"], snapshots=c["VolumeSnapshot"],
             snapshot_contents=c["VolumeSnapshotContent"], snapshot_classes=c["VolumeSnapshotClass"],
-            pod_ips=self.pod_ips,
+            pod_ips=self.pod_ips.owners,
         )
 
-    # -- the worker ---------------------------------------------------------------------------
+    # -- the workers --------------------------------------------------------------------------
+    #
+    # Several workers reconcile at once; the queue never hands out two keys of one group (see
+    # `_group`), and a decision is computed under `self.lock` from the cache, its writes made
+    # outside it. What keeps concurrent decisions of different groups from writing wrong things:
+    #
+    # * pod-network addresses are the one shared pool a decision picks from: a chosen address is
+    #   reserved before the lock is released (`_reserve_pod_ips`, `PodIPs`);
+    # * every other name a decision invents is derived from the owner's uid, so two workers can
+    #   only ever agree on it, and a duplicate create gets 409, taken as done: PVs `pvc-<pvc uid>`,
+    #   VolumeSnapshotContents `snapcontent-<snapshot uid>`, MACs, node placement (a hash of the
+    #   VMI's uid over the ready nodes, no capacity is counted) and migration targets (the
+    #   migration's uid);
+    # * CDI progress, boot and migration timing are read from the object's own status stamps:
+    #   only its own key writes them;
+    # * objects written by more than one kind of key get merge patches of disjoint fields from
+    #   each: a PVC's POD_PHASE annotation (DataVolume) vs its binding and status (PVC); a PV's
+    #   creation, capacity and status (PVC) vs its reclaim deletion (PV, uid precondition, only
+    #   once the claim is gone); a VolumeSnapshotContent's creation and status (VolumeSnapshot)
+    #   vs its deletion (content, uid precondition, only once the snapshot is gone). A write from
+    #   a stale view of an object deleted meanwhile gets 404 and the key is looked at again;
+    # * a VM, its VMI and the VMI's migrations are one group, serialised: the VM decides from the
+    #   VMI (create, delete, LiveUpdate and hotplug of its spec, its own status), the VMI from the
+    #   VM (injected failures), the migration writes the VMI's status (migrationState, nodeName)
+    #   and decides from the VMI's migrationState whether another migration is in flight. Two
+    #   migrations of one VMI decided at once would both move it; a VMI decision from a view
+    #   taken before a migration's patch landed acts for the node it left (fails it for that
+    #   node's lost heartbeat, say). Serialising them also means each decides from its
+    #   partners' landed writes, not from the state they are about to leave (fewer writes).
+    def _group(self, key: Key) -> Hashable:
+        """The exclusion group of a key: a VM, its VMI and the VMI's migrations share one."""
+        kind, ns, name = key
+        if kind in ("VirtualMachine", "VirtualMachineInstance"):
+            return ("vm", ns, name)
+        if kind == "VirtualMachineInstanceMigration":
+            # read without self.lock: the queue calls this with its own lock held, and taking
+            # self.lock here would nest the two; one dict read is atomic, and a migration's
+            # spec.vmiName never changes
+            vmi = get(self.cache[kind].get((ns, name)), "spec", "vmiName")
+            if vmi:
+                return ("vm", ns, vmi)
+        return key
+
     def _work(self) -> None:
         while not self.stop_event.is_set():
             key = self.queue.get(self.stop_event)
@@ -464,11 +499,11 @@ class Simulator:
             try:
                 self._reconcile(key)
             except Exception:
-                self.errors[key[0]] += 1
+                self._count(self.errors, key[0])
                 log.exception("simulator: reconciling %s failed; retrying", "/".join(key))
                 self.queue.add_after(key, 1.0)
             finally:
-                self.queue.done()
+                self.queue.done(key)
 
     def _reconcile(self, key: Key) -> None:
         kind, ns, name = key
@@ -479,12 +514,30 @@ class Simulator:
                 return
             world = self.world()
             outcome = self._decide(kind, obj, world)
-        for write in outcome.writes:
-            if not self._execute(write):
-                self.queue.add_after(key, 0.2)
-                return
+            self._reserve_pod_ips(key, outcome.writes)
+        try:
+            for write in outcome.writes:
+                if not self._execute(write):
+                    self.queue.add_after(key, 0.2)
+                    return
+        finally:
+            with self.lock:
+                self.pod_ips.drop(("reserved", key))
         if outcome.requeue_after is not None:
             self.queue.add_after(key, outcome.requeue_after)
+
+    def _reserve_pod_ips(self, key: Key, writes: list[Write]) -> None:
+        """Reserve the pod-network addresses `writes` are about to report, for the reconcile of
+        `key` (the queue hands a key to one worker at a time, so the key names the reservation).
+        Called with self.lock held, in the same hold as the decision that chose them."""
+        claims: dict[str, str] = {}
+        for w in writes:
+            if w.kind != "VirtualMachineInstance" or w.verb != "status":
+                continue
+            uid = get(self.cache[w.kind].get((w.namespace, w.name)), "metadata", "uid")
+            if uid:
+                claims.update((ip, uid) for ip in kubevirt.pod_ips_of(w.body))
+        self.pod_ips.hold(("reserved", key), claims)
 
     @staticmethod
     def _decide(kind: str, obj: dict, world: World) -> Outcome:
@@ -544,7 +597,7 @@ class Simulator:
             else:
                 raise ValueError(f"unknown write verb {w.verb}")
         except ApiError as exc:
-            self.errors[w.kind] += 1
+            self._count(self.errors, w.kind)
             if exc.status == 404:
                 log.debug("simulator: %s: gone", w.describe())
                 return w.verb == "delete"
@@ -557,7 +610,7 @@ class Simulator:
                 return True
             log.error("simulator: %s failed: %s %s", w.describe(), exc.status, exc.message)
             return False
-        self.writes[(w.verb, w.kind)] += 1
+        self._count(self.writes, (w.verb, w.kind))
         log.info("simulator: %s %s", w.describe(), _summary(w))
         if isinstance(out, dict) and out.get("metadata"):
             out.setdefault("kind", w.kind)
@@ -571,8 +624,13 @@ class Simulator:
         with self.lock:
             return self.cache[kind].get((ns, name) if kind in NAMESPACED_CACHE else name)
 
+    def _count(self, counter: Counter, what: Any) -> None:
+        with self._stats_lock:  # `+=` on a Counter is a read and a write: workers would lose counts
+            counter[what] += 1
+
     def total_writes(self) -> int:
-        return sum(self.writes.values())
+        with self._stats_lock:
+            return sum(self.writes.values())
 
 
 def _summary(w: Write) -> str:
@@ -583,19 +641,22 @@ def _summary(w: Write) -> str:
     return ""
 
 
-def client_for(kubeconfig: str | None) -> Any:
+def client_for(kubeconfig: str | None, workers: int = DEFAULT_WORKERS) -> Any:
     from kubernetes import client, config
 
     configuration = client.Configuration()
     config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    configuration.connection_pool_maxsize = 32  # one streaming watch per resource + the writer
+    # one streaming watch per resource + one connection per worker, and some slack
+    configuration.connection_pool_maxsize = max(32, len(WATCHED) + workers + 4)
     return client.ApiClient(configuration)
 
 
-def run(kubeconfig: str | None, config: SimConfig, field_validation: str = "Strict") -> int:
+def run(kubeconfig: str | None, config: SimConfig, field_validation: str = "Strict",
+        workers: int = DEFAULT_WORKERS) -> int:
     import signal
 
-    sim = Simulator(client_for(kubeconfig), config, field_validation=field_validation)
+    sim = Simulator(client_for(kubeconfig, workers), config, field_validation=field_validation,
+                    workers=workers)
 
     def _stop(signum, frame):  # noqa: ARG001 - signal handler signature
         sim.stop_event.set()
