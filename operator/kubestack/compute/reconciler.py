@@ -30,8 +30,8 @@ from kubestack.api.server import (
 from kubestack.compute import cloudinit, state
 from kubestack.compute.references import RETRYABLE, ReferenceError, Resolved, group_name, resolve
 from kubestack.compute.render import (
-    HOSTNAME_LABEL, POD_NETWORK, ROOT_DISK, Disk, Interface, VMInputs, cloud_init_secret, disks_of, interfaces_of,
-    is_hotplug, needs_cloud_init_secret, network_data_of, render_vm,
+    CLOUD_INIT_VOLUME, HOSTNAME_LABEL, POD_NETWORK, ROOT_DISK, Disk, Interface, VMInputs, cloud_init_secret,
+    disks_of, interfaces_of, is_hotplug, needs_cloud_init_secret, network_data_of, render_vm,
 )
 from kubestack.compute.vmactions import VMActionError
 from kubestack.k8s.conditions import set_condition
@@ -459,6 +459,8 @@ class ServerReconciler:
             hostname=hostname, running=running, disks=disks, user_data=user_data,
             network_data=net_data, cloud_init_secret=secret_name, interfaces=interfaces,
         ))
+        if resolved.keep_cloud_init and vm is not None:
+            _keep_cloud_init(desired, vm)
         return desired, secret
 
     def _give_back(self, server, out: Outcome, exc: Exception, reason: str) -> None:
@@ -1062,9 +1064,18 @@ def _host_down(node: Mapping[str, Any] | None) -> bool:
     return False
 
 
+def _keep_cloud_init(desired: dict, vm: Mapping[str, Any]) -> None:
+    """Give `desired` the cloud-init volume `vm` has (its key is no longer available to render)."""
+    current = next((v for v in vm["spec"]["template"]["spec"].get("volumes") or []
+                    if v.get("name") == CLOUD_INIT_VOLUME), None)
+    volumes = desired["spec"]["template"]["spec"]["volumes"]
+    desired["spec"]["template"]["spec"]["volumes"] = [
+        current if v.get("name") == CLOUD_INIT_VOLUME and current is not None else v for v in volumes]
+
+
 def _uses_cloud_init_secret(vm: Mapping[str, Any] | None) -> bool:
     for volume in ((((vm or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []:
-        if volume.get("name") == "cloudinitdisk":
+        if volume.get("name") == CLOUD_INIT_VOLUME:
             return "secretRef" in (volume.get("cloudInitNoCloud") or {})
     return False
 

@@ -29,6 +29,8 @@ class Resolved:
     image_name: str | None = None
     image_properties: dict[str, str] = field(default_factory=dict)
     public_key: str | None = None
+    # the key pair was deleted after the boot: the guest keeps the cloud-init it was given
+    keep_cloud_init: bool = False
     user_data: str | None = None
     server_group: SchedGroup | None = None
 
@@ -100,9 +102,14 @@ def resolve(cluster, server: Mapping[str, Any], model: Server, *, for_boot: bool
         keypair = cluster.keypair(ns, spec.key_name)
         key = ((keypair or {}).get("status") or {}).get("publicKey") or \
             ((keypair or {}).get("spec") or {}).get("publicKey")
-        if keypair is None or not key:
+        if key:
+            resolved.public_key = key.strip()
+        elif for_boot:
             raise ReferenceError("Invalid key_name provided.", reason="KeyPairNotFound")
-        resolved.public_key = key.strip()
+        else:
+            # Nova copies the key into the instance at boot: deleting the key pair later
+            # changes nothing for the servers that got it
+            resolved.keep_cloud_init = True
 
     if spec.user_data_secret_ref:
         ref = spec.user_data_secret_ref

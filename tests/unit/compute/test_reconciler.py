@@ -184,6 +184,49 @@ def test_a_missing_image_or_flavor_on_a_built_server_is_refused_and_changes_noth
     assert out.status["observedGeneration"] == 3 and out.status["status"] == "ACTIVE"
 
 
+class PatchRecorder(FakeCluster):
+    def __init__(self):
+        super().__init__()
+        self.patches: list[dict] = []
+
+    def patch_vm(self, ns, name, patch):
+        self.patches.append(patch)
+        return super().patch_vm(ns, name, patch)
+
+
+def test_deleting_the_key_pair_of_a_running_server_changes_nothing():
+    cluster, rec = world(PatchRecorder)
+    cluster.objects[("KeyPair", "demo", "mykey")] = {
+        "metadata": {"name": "mykey", "namespace": "demo"}, "spec": {"publicKey": "ssh-ed25519 AAAA me@host"}}
+    body = server(keyName="mykey")
+    body["status"] = stored(rec.reconcile(body).status)
+    vm = cluster.objects[("VirtualMachine", "demo", "web")]
+    cluster.objects[("VirtualMachineInstance", "demo", "web")] = {
+        "metadata": {"name": "web", "uid": "vmi-1"},
+        "status": {"phase": "Running", "nodeName": body["status"]["host"]}}
+    vm["status"] = {"printableStatus": "Running"}
+    body["status"] = stored(rec.reconcile(body).status)
+    assert body["status"]["status"] == "ACTIVE"
+    assert "ssh-ed25519 AAAA me@host" in str(vm["spec"]["template"]["spec"]["volumes"])
+
+    del cluster.objects[("KeyPair", "demo", "mykey")]
+    cluster.writes.clear()
+    out = rec.reconcile(copy.deepcopy(body))
+    assert out.status["status"] == "ACTIVE" and out.events == [] and cluster.writes == []
+    # and the server still takes other changes (Nova keeps the key it copied at boot)
+    body["spec"]["powerState"] = "Stopped"
+    body["metadata"]["generation"] = 2
+    rec.actions = NoActions()
+    out = rec.reconcile(copy.deepcopy(body))
+    assert "RequestRefused" not in [c["type"] for c in out.status.get("conditions") or []]
+    assert cluster.writes == ["patch VirtualMachine"]
+    assert "volumes" not in str(cluster.patches)  # the guest's cloud-init (with its key) stays
+    # a new server naming the deleted key pair is still refused at boot
+    other = server(keyName="mykey")
+    other["metadata"].update(name="db", uid="uid-db")
+    assert rec.reconcile(other).status["fault"]["message"] == "Invalid key_name provided."
+
+
 def test_restart_rebuilds_claims_from_status():
     cluster, rec = world()
     body = server()
