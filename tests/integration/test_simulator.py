@@ -12,7 +12,8 @@ import uuid
 import pytest
 from kubernetes import client
 
-from kubestack.compute.vmactions import Backend, VMActionError, VMActions, api_request
+from kubestack.compute.vmactions import Backend, VMActionError, VMActions
+from kubestack.k8s.rest import api_request
 from kubestack.simulator.common import SimConfig
 from kubestack.simulator.main import Simulator, client_for
 

@@ -327,7 +327,8 @@ def test_root_disk_clone_boots_and_data_volumes_hotplug(running, cluster, custom
     returned disks boots on the simulator (root disk cloned from the image, a data volume
     attached); a second volume is hotplugged into the running guest and detached again, and the
     attachment states follow KubeVirt's objects: reserved -> attaching -> in-use -> detaching."""
-    from kubestack.compute.vmactions import Backend, VMActions, api_request
+    from kubestack.compute.vmactions import Backend, VMActions
+    from kubestack.k8s.rest import api_request
     from kubestack.storage import state
 
     create(custom, namespace, "images", "cirros", {"source": {"url": "https://example.com/c.img"}})

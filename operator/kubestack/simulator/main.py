@@ -30,7 +30,7 @@ from typing import Any, Callable, Hashable, Mapping
 
 from kubernetes.watch.watch import iter_resp_lines
 
-from kubestack.compute.vmactions import ApiError, api_request
+from kubestack.k8s.rest import ApiError, api_request
 from kubestack.simulator import cdi, kubevirt, storage
 from kubestack.simulator.common import (
     RESOURCES, Key, Outcome, SimConfig, World, Write, get,

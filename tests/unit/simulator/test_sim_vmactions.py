@@ -8,7 +8,8 @@ import json
 import pytest
 
 from kubestack.compute import vmactions
-from kubestack.compute.vmactions import ApiError, Backend, VMActionError, VMActions, validate_action
+from kubestack.compute.vmactions import Backend, VMActionError, VMActions, validate_action
+from kubestack.k8s.rest import ApiError
 
 
 def running_vmi(paused=False):
