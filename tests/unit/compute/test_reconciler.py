@@ -10,6 +10,7 @@ from kubestack.scheduler import HostCache, Scheduler
 from kubestack.storage import names
 from kubestack.storage.disks import ServerDisks, claims_used_by, current_root_disk, superseded_root_disks
 from kubestack.storage.rendering import data_volume_entries, root_disk_entries
+from support.patches import apply_merge_patch
 
 
 class FakeCluster:
@@ -241,17 +242,6 @@ def test_restart_rebuilds_claims_from_status():
 # ---------------------------------------------------------------------- rebuild of a cloned root disk
 
 
-def _merge(target: dict, patch: dict) -> dict:
-    for k, v in patch.items():
-        if v is None:
-            target.pop(k, None)
-        elif isinstance(v, dict) and isinstance(target.get(k), dict):
-            _merge(target[k], v)
-        else:
-            target[k] = copy.deepcopy(v)
-    return target
-
-
 class DiskCluster(FakeCluster):
     """FakeCluster with what the storage service and KubeVirt do to root disks: the root disk
     is the DataVolume `current_root_disk(server)` (a clone of the image, 'ready' when the test
@@ -306,7 +296,7 @@ class DiskCluster(FakeCluster):
 
     def patch_vm(self, ns, name, patch):
         super().patch_vm(ns, name, patch)
-        return copy.deepcopy(_merge(self.objects[("VirtualMachine", ns, name)], patch))
+        return copy.deepcopy(apply_merge_patch(self.objects[("VirtualMachine", ns, name)], patch))
 
     def delete_vmi(self, ns, name):
         super().delete_vmi(ns, name)

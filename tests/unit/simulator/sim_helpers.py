@@ -7,6 +7,7 @@ import copy
 import itertools
 
 from kubestack.simulator.common import World, SimConfig
+from support.patches import apply_merge_patch
 
 _uid = itertools.count(1)
 
@@ -64,18 +65,6 @@ def world(now=1000.0, nodes=(), vms=(), vmis=(), pvcs=(), dvs=(), config=None, *
     return w
 
 
-def merge(target: dict, patch: dict) -> dict:
-    """RFC 7386 merge patch applied in place."""
-    for k, v in patch.items():
-        if v is None:
-            target.pop(k, None)
-        elif isinstance(v, dict) and isinstance(target.get(k), dict):
-            merge(target[k], v)
-        else:
-            target[k] = copy.deepcopy(v)
-    return target
-
-
 def apply(outcome, w: World) -> list:
     """Apply the outcome's writes to the world's maps (as the API server would) and return them."""
     maps = {"VirtualMachine": w.vms, "VirtualMachineInstance": w.vmis, "PersistentVolumeClaim": w.pvcs,
@@ -98,7 +87,7 @@ def apply(outcome, w: World) -> list:
         elif wr.verb in ("patch", "status"):
             body = copy.deepcopy(wr.body)
             body.get("metadata", {}).pop("resourceVersion", None)
-            merge(m[key], body)
+            apply_merge_patch(m[key], body)
         elif wr.verb == "delete":
             m.pop(key, None)
     return outcome.writes
