@@ -4,7 +4,7 @@ kube-controller-manager, the operator and the simulator."""
 from __future__ import annotations
 
 from support.compute import (
-    create_flavor, create_image, create_server, events_for, server, vm, vmi, wait_for, wait_status,
+    create_flavor, create_image, create_server, events_for, patch_server, server, vm, vmi, wait_for, wait_status,
 )
 from support.schemas import assert_valid
 
@@ -34,6 +34,32 @@ def test_boot_one_server_to_active(cluster, kubestack, namespace):
     assert vmi(cluster, namespace, "web-1")["status"]["nodeName"] == st["host"]
     reasons = [e.reason for e in events_for(cluster, namespace, "web-1")]
     assert "Scheduled" in reasons and "Active" in reasons
+
+
+def test_large_user_data_lives_in_a_secret_that_follows_changes(cluster, kubestack, namespace):
+    from kubernetes import client
+
+    core = client.CoreV1Api(cluster.api)
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    script = "#!/bin/sh\n" + "echo big\n" * 400  # over the inline limit
+    create_server(cluster, namespace, "big", flavor, userData=script)
+    s = wait_status(cluster, namespace, "big", "ACTIVE")
+
+    def secret_ref() -> str:
+        tpl = vm(cluster, namespace, "big")["spec"]["template"]["spec"]
+        return next(v for v in tpl["volumes"] if v["name"] == "cloudinitdisk")["cloudInitNoCloud"]["secretRef"]["name"]
+
+    first = secret_ref()
+    secret = core.read_namespaced_secret(first, namespace)
+    assert secret.metadata.owner_references[0].uid == s["metadata"]["uid"]  # goes with the server
+    assert_valid(vm(cluster, namespace, "big"))
+
+    patch_server(cluster, namespace, "big", {"userData": script + "echo more\n"})
+    second = wait_for(lambda: (ref := secret_ref()) != first and ref, what="VM on the new user data")
+    assert core.read_namespaced_secret(second, namespace).data["userdata"]
+    wait_for(lambda: first not in [x.metadata.name for x in core.list_namespaced_secret(namespace).items],
+             what="old cloud-init Secret deleted")
 
 
 def _boot(cluster, namespace, name, flavor, **spec):

@@ -31,7 +31,7 @@ from kubestack.compute import cloudinit, state
 from kubestack.compute.references import RETRYABLE, ReferenceError, Resolved, group_name, resolve
 from kubestack.compute.render import (
     CLOUD_INIT_VOLUME, HOSTNAME_LABEL, POD_NETWORK, ROOT_DISK, Disk, Interface, VMInputs, cloud_init_secret,
-    disks_of, interfaces_of, is_hotplug, needs_cloud_init_secret, network_data_of, render_vm,
+    cloud_init_secret_name, disks_of, interfaces_of, is_hotplug, needs_cloud_init_secret, network_data_of, render_vm,
 )
 from kubestack.compute.vmactions import VMActionError
 from kubestack.k8s.conditions import set_condition
@@ -73,6 +73,7 @@ class Cluster(Protocol):
     def patch_vm(self, namespace: str, name: str, patch: dict) -> dict: ...
     def delete_vm(self, namespace: str, name: str) -> None: ...
     def delete_vmi(self, namespace: str, name: str) -> None: ...
+    def delete_secret(self, namespace: str, name: str) -> None: ...
     def patch_status(self, namespace: str, name: str, status: dict) -> None: ...
     def event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
 
@@ -452,7 +453,7 @@ class ServerReconciler:
         secret = None
         secret_name = None
         if needs_cloud_init_secret(user_data, net_data) or _uses_cloud_init_secret(vm):
-            secret_name = f"{name}-cloudinit"
+            secret_name = cloud_init_secret_name(name, user_data, net_data)
             secret = cloud_init_secret(secret_name, ns, owner_ref(server), user_data, net_data)
         desired = render_vm(VMInputs(
             name=name, namespace=ns, owner=owner_ref(server), host=host, flavor=flavor,
@@ -507,7 +508,12 @@ class ServerReconciler:
             self._hotplug(ns, name, vm, desired, out)
         patch = _vm_patch(vm, desired, skip_hotplug=live)
         if patch:
+            previous, wanted = _cloud_init_secret_of(vm), _cloud_init_secret_of(desired)
+            if secret is not None and previous != wanted:
+                self.cluster.create(secret)  # before the VM points to it
             vm = self.cluster.patch_vm(ns, name, patch)
+            if previous and previous != wanted:  # the guest no longer reads it
+                self.cluster.delete_secret(ns, previous)
         return vm
 
     def _hotplug(self, ns: str, name: str, vm, desired, out: Outcome) -> None:
@@ -1073,11 +1079,16 @@ def _keep_cloud_init(desired: dict, vm: Mapping[str, Any]) -> None:
         current if v.get("name") == CLOUD_INIT_VOLUME and current is not None else v for v in volumes]
 
 
-def _uses_cloud_init_secret(vm: Mapping[str, Any] | None) -> bool:
+def _cloud_init_secret_of(vm: Mapping[str, Any] | None) -> str | None:
+    """The Secret the VM's cloud-init volume reads, if it reads one."""
     for volume in ((((vm or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []:
         if volume.get("name") == CLOUD_INIT_VOLUME:
-            return "secretRef" in (volume.get("cloudInitNoCloud") or {})
-    return False
+            return ((volume.get("cloudInitNoCloud") or {}).get("secretRef") or {}).get("name")
+    return None
+
+
+def _uses_cloud_init_secret(vm: Mapping[str, Any] | None) -> bool:
+    return _cloud_init_secret_of(vm) is not None
 
 
 def _root_source(obj: Mapping[str, Any] | None) -> str | None:

@@ -8,6 +8,7 @@ where the scheduler claimed the resources.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,13 @@ class VMInputs:
 def needs_cloud_init_secret(user_data: str, network_data: str | None) -> bool:
     return len(user_data.encode()) > INLINE_CLOUD_INIT_MAX or len(
         (network_data or "").encode()) > INLINE_CLOUD_INIT_MAX
+
+
+def cloud_init_secret_name(server: str, user_data: str, network_data: str | None) -> str:
+    """Named after its content: changed user data is a new Secret the VM template points to
+    (so the VM sees the change, as with inline user data), never an edit under a running guest."""
+    digest = hashlib.sha256(f"{user_data}\0{network_data or ''}".encode()).hexdigest()[:10]
+    return f"{server}-cloudinit-{digest}"
 
 
 def cloud_init_secret(name: str, namespace: str, owner: dict, user_data: str,

@@ -163,6 +163,13 @@ class ApiCluster:
     def delete_vm(self, namespace: str, name: str) -> None:
         objects.delete(objects.VM, namespace, name)
 
+    def delete_secret(self, namespace: str, name: str) -> None:
+        try:
+            core().delete_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def delete_vmi(self, namespace: str, name: str) -> None:
         objects.delete(objects.VMI, namespace, name)
 

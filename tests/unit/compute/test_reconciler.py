@@ -56,6 +56,10 @@ class FakeCluster:
     def delete_vmi(self, ns, name):
         self.writes.append("delete VirtualMachineInstance")
 
+    def delete_secret(self, ns, name):
+        self.writes.append(f"delete Secret {name}")
+        self.objects.pop(("Secret", ns, name), None)
+
     def patch_status(self, ns, name, status):
         self.writes.append("patch status")
 
@@ -226,6 +230,32 @@ def test_deleting_the_key_pair_of_a_running_server_changes_nothing():
     other = server(keyName="mykey")
     other["metadata"].update(name="db", uid="uid-db")
     assert rec.reconcile(other).status["fault"]["message"] == "Invalid key_name provided."
+
+
+def _secret_ref(vm: dict) -> str:
+    cloud = next(v for v in vm["spec"]["template"]["spec"]["volumes"] if v["name"] == "cloudinitdisk")
+    return cloud["cloudInitNoCloud"]["secretRef"]["name"]
+
+
+def test_large_user_data_changes_go_to_a_new_secret_and_the_old_one_is_deleted():
+    cluster, rec = world()
+    script = "#!/bin/sh\n" + "echo big\n" * 400  # over the inline limit: a Secret
+    body = server(userData=script)
+    body["status"] = stored(rec.reconcile(body).status)
+    first = _secret_ref(cluster.objects[("VirtualMachine", "demo", "web")])
+    assert first.startswith("web-cloudinit-") and ("Secret", "demo", first) in cluster.objects
+    assert cluster.writes == ["create Secret", "create VirtualMachine"]
+    cluster.writes.clear()
+    assert rec.reconcile(copy.deepcopy(body)).events == [] and cluster.writes == []  # steady
+
+    body["spec"]["userData"] = script + "echo more\n"
+    body["metadata"]["generation"] = 2
+    rec.reconcile(copy.deepcopy(body))
+    second = next(name for kind, _, name in cluster.objects if kind == "Secret" and name != first)
+    assert second.startswith("web-cloudinit-")
+    # the new Secret exists before the VM points to it; the old one goes once it does not
+    assert cluster.writes == ["create Secret", "patch VirtualMachine", f"delete Secret {first}"]
+    assert ("Secret", "demo", first) not in cluster.objects
 
 
 def test_restart_rebuilds_claims_from_status():
