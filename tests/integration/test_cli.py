@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from kubestack.cli import main
-from support.compute import create_image, get, server
+from support.compute import create_image, events_with, get, server
 
 
 @pytest.fixture
@@ -101,6 +101,7 @@ def test_server_life_with_wait(cluster, kubestack, namespace, cli):
 
     members = json.loads(cli("server", "group", "show", "g", "-n", namespace, "-f", "json"))["members"]
     assert members == ["web"]
+    events_with(cluster, namespace, "web", "Scheduled", "Rebooted")  # Events are posted asynchronously
     events = json.loads(cli("server", "event", "list", "web", "-n", namespace, "-f", "json"))
     actions = [e["Action"] for e in events]
     assert "Scheduled" in actions and "Rebooted" in actions

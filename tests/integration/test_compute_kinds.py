@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from kubernetes import client
 
 from support.compute import (
-    G, V, create_flavor, create_image, create_server, custom, events_for, get, server, wait_for, wait_status,
+    G, V, create_flavor, create_image, create_server, custom, events_for, events_with, get, server, wait_for, wait_status,
 )
 
 
@@ -53,8 +53,7 @@ def test_generated_keypair_secret_matches_status(cluster, kubestack, namespace):
                                              serialization.PublicFormat.OpenSSH).decode()
     assert st["publicKey"].split()[:2] == line.split()
     assert st["fingerprint"] == md5_colons(base64.b64decode(line.split()[1]))
-    reasons = [e.reason for e in events_for(cluster, namespace, "gen")]
-    assert "Generated" in reasons
+    events_with(cluster, namespace, "gen", "Generated")
 
 
 def test_imported_keypair_fingerprint(cluster, kubestack, namespace):
@@ -81,8 +80,8 @@ def test_invalid_keypair_has_a_clear_condition(cluster, kubestack, namespace):
         assert cond["status"] == "False" and cond["reason"] == "InvalidKeypair"
         assert cond["message"].startswith("Keypair data is invalid: ")
         assert "fingerprint" not in kp["status"]
-        warnings = [e for e in events_for(cluster, namespace, name) if e.type == "Warning"]
-        assert warnings and warnings[0].reason == "InvalidKeypair"
+        warnings = [e for e in events_with(cluster, namespace, name, "InvalidKeypair") if e.type == "Warning"]
+        assert warnings[0].reason == "InvalidKeypair"
     assert "line says 'ssh-rsa'" in ready(get(cluster, namespace, "keypairs", "bad"))["message"]
 
 
@@ -133,7 +132,7 @@ def test_server_group_members_follow_servers(cluster, kubestack, namespace):
     custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", "a-2")
     group = group_members(cluster, namespace, "spread", 1)
     assert [m["name"] for m in group["status"]["members"]] == ["a-1"]
-    assert "MembersChanged" in [e.reason for e in events_for(cluster, namespace, "spread")]
+    events_with(cluster, namespace, "spread", "MembersChanged")
     custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servergroups", "spread")
     warning = wait_for(lambda: [e for e in events_for(cluster, namespace, "spread")
                                 if e.reason == "DeletedWithMembers"], what="delete warning")

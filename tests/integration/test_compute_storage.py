@@ -10,7 +10,7 @@ import signal
 from kubernetes.client.rest import ApiException
 
 from support.compute import (
-    create_flavor, create_server, custom, events_for, patch_server, server, vm, vmi, wait_for, wait_status,
+    create_flavor, create_server, custom, events_with, patch_server, server, vm, vmi, wait_for, wait_status,
 )
 from support.schemas import assert_valid
 
@@ -73,7 +73,7 @@ def test_boot_from_volume_and_hotplug_a_data_volume(cluster, kubestack, namespac
     assert s["status"]["status"] == "ACTIVE" and not s["status"].get("fault")
     refused = next(c for c in s["status"]["conditions"] if c["type"] == "Rebuilt")
     assert refused["status"] == "False" and "volume-backed" in refused["message"]
-    assert "RebuildRefused" in [e.reason for e in events_for(cluster, namespace, "bfv")]
+    events_with(cluster, namespace, "bfv", "RebuildRefused")
     assert vmi(cluster, namespace, "bfv")["metadata"]["uid"] == vmi_uid
 
     wait_for(lambda: any("data" in v["name"] and (v.get("persistentVolumeClaim") or {}).get("hotpluggable")
@@ -82,7 +82,7 @@ def test_boot_from_volume_and_hotplug_a_data_volume(cluster, kubestack, namespac
     attached = _status(cluster, namespace, "volumes", "data", "in-use")
     assert attached["status"]["attachments"][0]["server"] == "bfv"
     assert server(cluster, namespace, "bfv")["status"]["status"] == "ACTIVE"  # no restart
-    assert "VolumeAttached" in [e.reason for e in events_for(cluster, namespace, "bfv")]
+    events_with(cluster, namespace, "bfv", "VolumeAttached")
 
     patch_server(cluster, namespace, "bfv", {"blockDeviceMapping": []})
     _status(cluster, namespace, "volumes", "data", "available")
@@ -165,8 +165,7 @@ def test_rebuild_replaces_a_cloned_root_disk_and_keeps_attached_volumes(cluster,
     assert vol["metadata"]["uid"] == data["metadata"]["uid"] and not vol["metadata"].get("deletionTimestamp")
     assert vol["status"]["attachments"][0]["server"] == "rb"
     assert _dv(cluster, namespace, "data-volume")["metadata"]["uid"] == data_pvc
-    reasons = [e.reason for e in events_for(cluster, namespace, "rb")]
-    assert "Rebuilding" in reasons
+    events_with(cluster, namespace, "rb", "Rebuilding")
 
     # openstack server rebuild rb (same image): a fresh copy too; the operator is killed on the way
     patch_server(cluster, namespace, "rb", {"rebuild": {"requestId": "again"}})

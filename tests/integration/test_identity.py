@@ -254,8 +254,10 @@ def test_deletion_is_refused_while_non_empty_and_cascade_leaves_nothing(cluster,
     core = client.CoreV1Api(cluster.api)
     assert core.read_namespace(name).status.phase == "Active"
     assert len(api.list_namespaced_custom_object(G, V, name, "keypairs")["items"]) == 2
-    events = core.list_namespaced_event("default", field_selector=f"involvedObject.name={name}").items
-    assert any(e.reason == "DeletionBlocked" and e.type == "Warning" for e in events)
+    # Events are posted asynchronously: the Warning may land a moment after the status
+    wait_for("DeletionBlocked Event", lambda: any(
+        e.reason == "DeletionBlocked" and e.type == "Warning"
+        for e in core.list_namespaced_event("default", field_selector=f"involvedObject.name={name}").items))
 
     api.patch_cluster_custom_object(G, V, "projects", name, {"spec": {"cascadeDelete": True}})
     wait_for("project gone", lambda: project(cluster, name) is None, timeout=120)

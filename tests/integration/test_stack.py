@@ -289,8 +289,10 @@ def test_update_resizes_in_place_replaces_on_user_data_rolls_back_and_delete_ret
     s = wait_stack(cluster, namespace, "app", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_COMPLETE",
                    generation=gen)
     assert s["status"]["stackStatus"] == "ROLLBACK_COMPLETE", s["status"]["stackStatusReason"]
-    warnings = [e.message for e in events_for(cluster, namespace, "app") if e.type == "Warning"]
-    assert any("No valid host" in m and '"extra"' in m for m in warnings), warnings
+    # Events are posted asynchronously: the one reporting the failure may land after the status
+    wait_for(lambda: any("No valid host" in e.message and '"extra"' in e.message
+                         for e in events_for(cluster, namespace, "app") if e.type == "Warning"),
+             what="a Warning Event on the failed update")
     wait_for(lambda: names(children(cluster, namespace, "servers", "app")) == good, what="extra server removed")
     assert get(cluster, namespace, "servers", good.pop())["spec"]["userData"] == "#!/bin/sh\necho v2\n"
 

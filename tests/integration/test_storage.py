@@ -112,9 +112,8 @@ def test_image_import_reaches_active_or_is_killed(running, custom, namespace):
     bad = status_of(custom, namespace, "images", "broken", "killed")
     assert "no such host" in bad["status"]["reason"]
     data_volume(custom, namespace, "broken-image")
-    events = client.CoreV1Api(custom.api_client).list_namespaced_event(
-        namespace, field_selector="involvedObject.name=broken").items
-    assert any(e.reason == "ImportFailed" for e in events)
+    eventually(lambda: any(e.reason == "ImportFailed" for e in client.CoreV1Api(custom.api_client).list_namespaced_event(
+        namespace, field_selector="involvedObject.name=broken").items))  # Events are posted asynchronously
 
 
 def test_image_upload_through_the_cli(running, cluster, custom, namespace, tmp_path):
@@ -296,8 +295,8 @@ def test_protected_and_in_use_objects_are_not_deleted(running, custom, namespace
         obj = eventually(lambda: (o := get(custom, namespace, plural, name)) and
                          why in ((o.get("status") or {}).get("reason") or "") and o)
         assert obj["metadata"]["deletionTimestamp"]
-    events = client.CoreV1Api(custom.api_client).list_namespaced_event(namespace).items
-    assert {e.involved_object.name for e in events if e.reason == "DeleteRefused"} >= {"keep", "used", "attached"}
+    eventually(lambda: {e.involved_object.name for e in client.CoreV1Api(custom.api_client).list_namespaced_event(
+        namespace).items if e.reason == "DeleteRefused"} >= {"keep", "used", "attached"})  # posted asynchronously
 
     # unprotect / detach: the deletions go through
     custom.patch_namespaced_custom_object(G, V, namespace, "images", "keep", {"spec": {"protected": False}})

@@ -107,3 +107,13 @@ def events_for(cluster, namespace, name) -> list:
     evs = client.CoreV1Api(cluster.api).list_namespaced_event(
         namespace, field_selector=f"involvedObject.name={name}").items
     return sorted(evs, key=lambda e: e.metadata.creation_timestamp)
+
+
+def events_with(cluster, namespace, name, *reasons, timeout=30.0) -> list:
+    """The object's Events once every one of `reasons` is among them: the operator posts
+    Events asynchronously, so one may land a moment after the state it reports."""
+    def check():
+        evs = events_for(cluster, namespace, name)
+        return evs if set(reasons) <= {e.reason for e in evs} else None
+
+    return wait_for(check, timeout, what=f"Events {', '.join(reasons)} on {name}")
