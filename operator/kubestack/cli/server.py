@@ -453,6 +453,9 @@ class Expect:
 def reached(server: dict, exp: Expect) -> bool:
     """True once the operator reports `exp`; CliError when it reports a failure."""
     meta, st = server["metadata"], server.get("status") or {}
+    refusal = _refusal(st, exp)
+    if refusal:  # the server was left as it was (Nova's 400/403): nothing more will happen
+        raise CliError(f"{exp.what} of server {meta['name']} refused: {refusal}")
     observed = st.get("observedGeneration") or 0
     if observed < exp.generation:
         return False
@@ -475,6 +478,19 @@ def reached(server: dict, exp: Expect) -> bool:
     if exp.image and st.get("imageName") != exp.image:
         return False
     return status in exp.states and not st.get("taskState")
+
+
+def _refusal(st: dict, exp: Expect) -> str | None:
+    """The message of a refusal of this request: `RequestRefused` (a missing image or flavor, a
+    resize over quota) for this generation or later, or `Rebuilt=False` answering this rebuild."""
+    for cond in st.get("conditions") or []:
+        at_least_ours = (cond.get("observedGeneration") or 0) >= exp.generation
+        if cond.get("type") == "RequestRefused" and cond.get("status") == "True" and at_least_ours:
+            return cond.get("message") or cond.get("reason")
+        rebuild = exp.image is not None or exp.request_field == "lastRebuildRequestId"
+        if cond.get("type") == "Rebuilt" and cond.get("status") == "False" and at_least_ours and rebuild:
+            return cond.get("message") or cond.get("reason")
+    return None
 
 
 # ---------------------------------------------------------------------------- API verbs

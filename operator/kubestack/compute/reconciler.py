@@ -230,7 +230,7 @@ class ServerReconciler:
             if not _built(current):
                 self._error(out, exc.code, str(exc), reason=exc.reason)
             else:
-                out = self._refuse(current, exc)
+                out = self._refuse(current, exc, meta.get("generation"))
         else:
             refused = [c for c in out.status.get("conditions") or [] if c.get("type") == REFUSED_CONDITION]
             if refused:  # the spec is acceptable again
@@ -240,7 +240,7 @@ class ServerReconciler:
         return out
 
     @staticmethod
-    def _refuse(current: dict, exc: ReferenceError) -> Outcome:
+    def _refuse(current: dict, exc: ReferenceError, generation: int | None) -> Outcome:
         """Nova answers a rebuild or resize to a missing image or flavor with a 400 (over quota:
         403) and the server stays as it was. Here too: nothing changes (the guest keeps running, no fault:
         the server is fine), a condition and a Warning Event say why, and observedGeneration
@@ -248,7 +248,7 @@ class ServerReconciler:
         out = Outcome(status=dict(current), pending=True)
         before = next((c for c in current.get("conditions") or [] if c.get("type") == REFUSED_CONDITION), {})
         out.status["conditions"] = set_condition(current.get("conditions"), REFUSED_CONDITION, True,
-                                                 exc.reason, str(exc))
+                                                 exc.reason, str(exc), generation=generation)
         if before.get("message") != str(exc):
             out.events.append(("Warning", exc.reason, f"{exc} The server is left as it was."))
         return out

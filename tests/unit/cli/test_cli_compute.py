@@ -185,6 +185,30 @@ def test_wait_for_resize():
         server_cli.reached(with_status(observedGeneration=4, fault={"code": 500, "message": "No valid host"}), exp)
 
 
+def test_wait_stops_at_a_refusal():
+    refused = {"type": "RequestRefused", "status": "True", "reason": "QuotaExceeded", "observedGeneration": 4,
+               "message": "Quota exceeded for cores: Requested 2, but already used 3 of 3 cores"}
+    exp = server_cli.Expect(("VERIFY_RESIZE",), 4, "resize", flavor="m1.large")
+    # the operator keeps observedGeneration behind a refused spec: without the condition this would wait on
+    with pytest.raises(CliError, match="resize of server web-1 refused: Quota exceeded for cores"):
+        server_cli.reached(with_status(observedGeneration=3, status="ACTIVE", conditions=[refused]), exp)
+    # a refusal of an earlier generation says nothing about this request
+    old = {**refused, "observedGeneration": 3}
+    assert not server_cli.reached(with_status(observedGeneration=3, status="ACTIVE", conditions=[old]), exp)
+
+    rebuild = server_cli.Expect(("ACTIVE",), 5, "rebuild", request_field="lastRebuildRequestId", request_id="r1")
+    not_rebuilt = {"type": "Rebuilt", "status": "False", "reason": "VolumeBackedServer", "observedGeneration": 5,
+                   "message": "Rebuild of volume-backed server web-1 is not supported"}
+    for exp in (rebuild, server_cli.Expect(("ACTIVE",), 5, "rebuild", image="fedora")):
+        with pytest.raises(CliError, match="rebuild of server web-1 refused: Rebuild of volume-backed"):
+            server_cli.reached(with_status(observedGeneration=5, status="ACTIVE", lastRebuildRequestId="r1",
+                                           conditions=[not_rebuilt]), exp)
+    # a stop is no rebuild: an old Rebuilt=False does not fail it
+    stop = server_cli.Expect(("SHUTOFF",), 6, "stop")
+    assert not server_cli.reached(with_status(observedGeneration=6, status="ACTIVE",
+                                              conditions=[{**not_rebuilt, "observedGeneration": 6}]), stop)
+
+
 def test_event_rows_and_console_fallback():
     evs = [{"metadata": {"uid": "e1"}, "reason": "Scheduled", "type": "Normal", "message": "Scheduled to compute-1",
             "lastTimestamp": "2024-01-01T00:00:01Z"},
