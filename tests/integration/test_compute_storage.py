@@ -10,7 +10,7 @@ import signal
 from kubernetes.client.rest import ApiException
 
 from support.compute import (
-    create_flavor, create_server, custom, events_with, patch_server, server, vm, vmi, wait_for, wait_status,
+    create_flavor, create_server, custom, events_with, get, patch_server, server, vm, vmi, wait_for, wait_status,
 )
 from support.schemas import assert_valid
 
@@ -195,3 +195,71 @@ def test_rebuild_keeps_a_retained_root_disk(cluster, kubestack, namespace):
     old = _dv(cluster, namespace, old_root)
     assert old is not None and not old["metadata"].get("deletionTimestamp")
     assert _root_dvs(cluster, namespace, "kept") == sorted([old_root, new_root])
+
+
+def _delete_server(cluster, namespace, name):
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", name)
+    wait_for(lambda: get(cluster, namespace, "servers", name) is None and vm(cluster, namespace, name) is None,
+             what=f"server {name} and its VM gone")
+
+
+def _server_owners(dv, server_body):
+    return [o for o in dv["metadata"].get("ownerReferences") or [] if o["uid"] == server_body["metadata"]["uid"]]
+
+
+def test_retain_root_disk_set_after_boot_keeps_the_disk_when_the_server_is_deleted(cluster, kubestack, namespace):
+    _http_image(cluster, namespace)
+    flavor = create_flavor(cluster, disk=5)
+    create_server(cluster, namespace, "late", flavor)
+    s = wait_status(cluster, namespace, "late", "ACTIVE")
+    root = s["status"]["rootDisk"]
+    assert _server_owners(_dv(cluster, namespace, root), s)  # deleted with the server, by default
+    patch_server(cluster, namespace, "late", {"retainRootDisk": True})
+    wait_for(lambda: not _server_owners(_dv(cluster, namespace, root), s), what="root disk no longer owned")
+    patch_server(cluster, namespace, "late", {"retainRootDisk": False})
+    wait_for(lambda: _server_owners(_dv(cluster, namespace, root), s), what="root disk owned again")
+    patch_server(cluster, namespace, "late", {"retainRootDisk": True})
+    wait_for(lambda: not _server_owners(_dv(cluster, namespace, root), s), what="root disk no longer owned")
+    kept_uid = _dv(cluster, namespace, root)["metadata"]["uid"]
+
+    _delete_server(cluster, namespace, "late")
+    kept = _dv(cluster, namespace, root)
+    # nothing owns it, so the garbage collector has no reason to ever delete it
+    assert kept["metadata"]["uid"] == kept_uid and not kept["metadata"].get("ownerReferences")
+    assert not kept["metadata"].get("deletionTimestamp")
+
+
+def test_a_new_server_never_takes_over_the_root_disk_a_namesake_kept(cluster, kubestack, namespace):
+    _http_image(cluster, namespace)
+    flavor = create_flavor(cluster, disk=5)
+    create_server(cluster, namespace, "reused", flavor, retainRootDisk=True)
+    root = wait_status(cluster, namespace, "reused", "ACTIVE")["status"]["rootDisk"]
+    kept_uid = _dv(cluster, namespace, root)["metadata"]["uid"]
+    _delete_server(cluster, namespace, "reused")
+
+    create_server(cluster, namespace, "reused", flavor)
+    s = wait_status(cluster, namespace, "reused", "ERROR")
+    assert "kept it (retainRootDisk)" in s["status"]["fault"]["message"]
+    assert vm(cluster, namespace, "reused") is None
+    kept = _dv(cluster, namespace, root)
+    assert kept["metadata"]["uid"] == kept_uid and not kept["metadata"].get("ownerReferences")
+    assert not kept["metadata"].get("deletionTimestamp")
+    _delete_server(cluster, namespace, "reused")  # an ERROR server's delete still keeps the disk
+    assert _dv(cluster, namespace, root)["metadata"]["uid"] == kept_uid
+
+
+def test_a_server_recreated_under_its_old_name_gets_a_fresh_root_disk(cluster, kubestack, namespace):
+    _http_image(cluster, namespace)
+    flavor = create_flavor(cluster, disk=5)
+    create_server(cluster, namespace, "again", flavor)
+    root = wait_status(cluster, namespace, "again", "ACTIVE")["status"]["rootDisk"]
+    old_uid = _dv(cluster, namespace, root)["metadata"]["uid"]
+    # as a GitOps tool replacing the object: the old disk may still exist when the new one boots
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", "again")
+    wait_for(lambda: get(cluster, namespace, "servers", "again") is None, what="server gone")
+    created = create_server(cluster, namespace, "again", flavor)
+    wait_status(cluster, namespace, "again", "ACTIVE", timeout=120)
+    dv = _dv(cluster, namespace, root)
+    assert dv["metadata"]["uid"] != old_uid
+    assert dv["metadata"]["annotations"]["kubestack.io/server-uid"] == created["metadata"]["uid"]
+    assert _root_dvs(cluster, namespace, "again") == [root]

@@ -12,8 +12,10 @@ one raises `DiskError` and leaves nothing behind:
 * boot from an Image (`spec.image`, or a mapping with bootIndex 0, sourceType image,
   destinationType local): the Image must exist, be visible to the server's project and be
   `active`; the root disk is the DataVolume `<server>-root`, a CDI clone of the image's golden
-  PVC, owned by the Server unless `retainRootDisk`. A registry image with `containerDisk: true`
-  boots as a KubeVirt containerDisk instead (no PVC).
+  PVC, owned by the Server unless `retainRootDisk` (the owner reference follows the flag when it
+  changes later). A `<server>-root` of a deleted namesake is never taken over: one still being
+  deleted is waited for, one it kept is a `DiskError`. A registry image with
+  `containerDisk: true` boots as a KubeVirt containerDisk instead (no PVC).
 * rebuild (Nova's `server rebuild`): the Server reconciler records the name of the new root
   disk's generation in `status.rootDisk` (`names.root_disk(server, key)`) before anything is
   made, and this function then clones *that* one, so a rebuild gets a fresh copy of the image
@@ -122,6 +124,10 @@ class _Api:
             raise ApiException(status=409, reason=f"{body['metadata']['name']} vanished while creating")
         return existing, False
 
+    def patch(self, group: str, version: str, plural: str, namespace: str, name: str, body: dict) -> dict:
+        """A JSON merge patch."""
+        return self.custom.patch_namespaced_custom_object(group, version, namespace, plural, name, body)
+
     def image(self, namespace: str, name: str) -> dict | None:
         return self.get(API_GROUP, API_VERSION, "images", namespace, name)
 
@@ -204,6 +210,42 @@ def current_root_disk(server: Mapping[str, Any]) -> str:
     name = server["metadata"]["name"]
     recorded = (server.get("status") or {}).get("rootDisk")
     return recorded if names.is_root_disk_of(name, recorded) else names.root_disk(name)
+
+
+def root_disk_holder(server: Mapping[str, Any], dv: Mapping[str, Any]) -> str:
+    """Whose disk the DataVolume `dv`, found under `server`'s root disk name, is:
+
+    * "ours": made for this Server (its uid in the annotation, or an owner reference to it);
+    * "deleting": a deleted namesake's, owned by it or already being deleted: the garbage
+      collector removes it, and the new server's disk is made after that;
+    * "kept": a deleted namesake kept it (`retainRootDisk`): someone's data, never reused as
+      this server's disk nor deleted by it."""
+    uid = server["metadata"].get("uid")
+    dmeta = dv.get("metadata") or {}
+    owners = {o.get("uid") for o in dmeta.get("ownerReferences") or []}
+    made_for = (dmeta.get("annotations") or {}).get(names.ANN_SERVER_UID)
+    if uid and (made_for == uid or uid in owners):
+        return "ours"
+    if dmeta.get("deletionTimestamp") or owners:
+        return "deleting"
+    return "kept"
+
+
+def root_disk_owner_patch(server: Mapping[str, Any], dv: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that makes this server's root disk `dv` follow `retainRootDisk` as it is
+    now: owned by the Server (so deleted with it) unless retained. The flag can change after
+    the disk was made, and the owner reference is what the garbage collector acts on. None
+    when nothing is to change. The resourceVersion makes it fail rather than overwrite an
+    owner list changed meanwhile."""
+    uid = server["metadata"]["uid"]
+    dmeta = dv["metadata"]
+    current = list(dmeta.get("ownerReferences") or [])
+    others = [o for o in current if o.get("uid") != uid]
+    retain = bool((server.get("spec") or {}).get("retainRootDisk"))
+    wanted = others if retain else others + [rendering.owner_reference(server)]
+    if len(wanted) == len(current):
+        return None
+    return {"metadata": {"resourceVersion": dmeta.get("resourceVersion"), "ownerReferences": wanted or None}}
 
 
 def claims_used_by(*objs: Mapping[str, Any] | None) -> set[str]:
@@ -385,7 +427,7 @@ def ensure_server_disks(api: client.ApiClient, server_body: Mapping[str, Any], *
             if created:
                 out.created.append(f"DataVolume/{dv_body['metadata']['name']}")
             out.root_disk = dv_body["metadata"]["name"]
-            reason = _dv_wait(dv, out.root_disk)
+            reason = _own_root_disk(k, server_body, dv) or _dv_wait(dv, out.root_disk)
             if reason:
                 out.wait(reason)
             disk, vol = rendering.root_disk_entries(data_volume=out.root_disk, bus=bus)
@@ -431,6 +473,24 @@ def ensure_server_disks(api: client.ApiClient, server_body: Mapping[str, Any], *
         # then, and not on every boot
         _sweep_root_disks(k, server_body, out.root_disk, out)
     return out
+
+
+def _own_root_disk(k: _Api, server: Mapping[str, Any], dv: Mapping[str, Any]) -> str | None:
+    """Check that the root disk found under the server's name is its own, and make its owner
+    reference follow `retainRootDisk`. Returns what to wait for, if anything; raises DiskError
+    for a disk a deleted namesake kept."""
+    name = dv["metadata"]["name"]
+    holder = root_disk_holder(server, dv)
+    if holder == "deleting":
+        return f"root disk {name} of a deleted server of the same name is being deleted"
+    if holder == "kept":
+        raise DiskError(f"DataVolume {name} exists and is not this server's root disk: a deleted server "
+                        f"of the same name kept it (retainRootDisk). Delete it or boot this server "
+                        f"under another name; it is neither reused nor deleted.")
+    patch = root_disk_owner_patch(server, dv)
+    if patch is not None:
+        k.patch(*CDI[:2], CDI[2], server["metadata"]["namespace"], name, patch)
+    return None
 
 
 def _bdm_volume(bdm: Mapping[str, Any], name: str, boot: bool, image_for) -> _NewVolume | None:

@@ -19,6 +19,9 @@ LABEL_SERVER = "kubestack.io/server"
 ANN_IMAGE = "kubestack.io/image"           # namespace/name of the Image a disk was made from
 ANN_VOLUME = "kubestack.io/volume"
 ANN_SERVER = "kubestack.io/server"
+# on a root disk: the uid of the Server it was made for. The name alone cannot tell a new
+# server's disk from one a deleted namesake kept (retainRootDisk) or is still deleting.
+ANN_SERVER_UID = "kubestack.io/server-uid"
 LABEL_SNAPSHOT_VOLUME = "kubestack.io/volume"  # on a VolumeSnapshot: the Volume it was taken of
 
 

@@ -137,7 +137,8 @@ def root_disk_data_volume(server: Mapping[str, Any], image: Mapping[str, Any], *
         {"pvc": {"namespace": imeta["namespace"], "name": golden}},
         size_gib=wanted or None, storage_class=storage_class,
         labels={names.LABEL_STORAGE: "root-disk", names.LABEL_SERVER: smeta["name"]},
-        annotations={names.ANN_IMAGE: f"{imeta['namespace']}/{imeta['name']}"},
+        annotations={names.ANN_IMAGE: f"{imeta['namespace']}/{imeta['name']}",
+                     **({names.ANN_SERVER_UID: smeta["uid"]} if smeta.get("uid") else {})},
         owner=server if owned and smeta.get("uid") else None,
     )
 
