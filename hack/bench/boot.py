@@ -12,7 +12,10 @@ the simulator and the operator, then in one run:
    KubeVirt makes those;
 3. samples the operator's peak RSS;
 4. creates N bare VirtualMachine objects directly with the same client concurrency: the API
-   server's own create rate on this machine, which the boot rate is compared with.
+   server's own create rate on this machine, which the boot rate is compared with;
+5. creates N running VirtualMachines pinned to the nodes, as the operator renders them, and
+   times until the simulator reports every one Running: the boot rate with no operator at all
+   (KubeVirt's own writes, played by the simulator), the bound any operator works within here.
 
 Prints a table and, last, one JSON line:
 {"boot": {"servers": N, "nodes": M, "seconds": ..., "servers_per_s": ..., "direct_vms_per_s": ...,
@@ -141,7 +144,7 @@ def main() -> int:
         api = api_client(dev.kubeconfig)
         custom = client.CustomObjectsApi(api)
         core = client.CoreV1Api(api)
-        for ns in ("bench", "direct"):
+        for ns in ("bench", "direct", "direct-boot"):
             core.create_namespace({"metadata": {"name": ns}})
         py = [sys.executable, "-m", "kubestack"]
         logs = state / "logs"
@@ -235,6 +238,8 @@ def main() -> int:
         apiserver_direct = cpu_seconds({"kube-apiserver": pids["kube-apiserver"]})["kube-apiserver"] \
             - cpu_direct["kube-apiserver"]
 
+        kubevirt_only = _boot_bare_vms(api, custom, vm_body, args, Informer)
+
         result = {
             "servers": args.servers, "nodes": args.nodes, "seconds": round(seconds, 3),
             "servers_per_s": round(args.servers / seconds, 2),
@@ -251,6 +256,8 @@ def main() -> int:
             print(f"{'VMs created by the operator per s':34} {args.servers / vms_seconds:>12.2f}")
         print(f"{'bare VMs created per s (direct)':34} {result['direct_vms_per_s']:>12.2f}")
         print(f"{'ratio (boot rate / create rate)':34} {result['ratio']:>12.3f}")
+        print(f"{'bare VMs booted per s (no operator)':34} {args.servers / kubevirt_only:>12.2f}")
+        print(f"{'servers / bare VM boots':34} {kubevirt_only / seconds:>12.3f}")
         print(f"{'operator API writes per server':34} {result['writes_per_server']:>12.2f}")
         print(f"{'simulator writes per server':34} {sim_writes / args.servers:>12.2f}")
         print(f"{'operator peak RSS (MB)':34} {peak[0]:>12.1f}")
@@ -278,6 +285,43 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
         dev.down()
+
+
+def _boot_bare_vms(api, custom, vm_body: dict, args, informer_cls) -> float:
+    """Seconds from creating `args.servers` running VirtualMachines (pinned round-robin to the
+    compute nodes, as the operator pins them) until the simulator has every one Running."""
+    running: set[str] = set()
+    done = threading.Event()
+
+    def on_vm(_type: str, body: dict, _previous) -> None:
+        if (body.get("status") or {}).get("printableStatus") == "Running":
+            running.add(body["metadata"]["name"])
+            if len(running) >= args.servers:
+                done.set()
+
+    watch = informer_cls(api, "kubevirt.io/v1", "virtualmachines", "VirtualMachine", namespace="direct-boot")
+    watch.add_handler(on_vm)
+    watch.start()
+    watch.wait_synced(60)
+    template = vm_body["spec"]["template"]
+
+    def create(i: int) -> None:
+        node = f"compute-{i % args.nodes}"
+        spec = {**template["spec"], "nodeSelector": {"kubernetes.io/hostname": node}}
+        custom.create_namespaced_custom_object("kubevirt.io", "v1", "direct-boot", "virtualmachines", {
+            **vm_body, "metadata": {"name": f"boot-{i:05d}"},
+            "spec": {"runStrategy": "Always", "template": {**template, "spec": spec}}})
+
+    start = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(create, range(args.servers)))
+        if not done.wait(args.timeout):
+            raise SystemExit(f"boot benchmark: {len(running)} of {args.servers} bare VMs Running "
+                             f"after {args.timeout:.0f}s")
+        return time.perf_counter() - start
+    finally:
+        watch.stop()
 
 
 def _wait(check, timeout: float, what: str) -> None:
