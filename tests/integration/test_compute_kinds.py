@@ -150,3 +150,31 @@ def test_unique_names_do_not_collide(cluster, kubestack, namespace):
     assert ready(kp)["reason"] == "SecretConflict" and ready(kp)["status"] == "False"
     secret = client.CoreV1Api(cluster.api).read_namespaced_secret(f"{name}-private-key", namespace)
     assert base64.b64decode(secret.data["private_key"]) == b"mine"
+
+
+def test_flavor_traits_place_servers_like_placement(cluster, kubestack, namespace):
+    """`trait:<NAME>=required|forbidden` extra specs against `trait.kubestack.io/<NAME>` node
+    labels: required lands on the labelled host, forbidden never does, and a trait no host has
+    is a no-valid-host fault naming TraitsFilter."""
+    core = client.CoreV1Api(cluster.api)
+    trait = f"CUSTOM_T{uuid.uuid4().hex[:8].upper()}"
+    label = f"trait.kubestack.io/{trait}"
+    hosts = sorted(n.metadata.name for n in core.list_node(label_selector="kubestack.io/compute-host=true").items)
+    gold = hosts[0]
+    core.patch_node(gold, {"metadata": {"labels": {label: "true"}}})
+    try:
+        create_image(cluster, namespace)
+        required = create_flavor(cluster, extraSpecs={f"trait:{trait}": "required"})
+        forbidden = create_flavor(cluster, extraSpecs={f"trait:{trait}": "forbidden"})
+        nowhere = create_flavor(cluster, extraSpecs={f"trait:{trait}X": "required"})
+        create_server(cluster, namespace, "gold", required)
+        for i in range(3):
+            create_server(cluster, namespace, f"plain-{i}", forbidden)
+        create_server(cluster, namespace, "nowhere", nowhere)
+        assert wait_status(cluster, namespace, "gold", "ACTIVE")["status"]["host"] == gold
+        for i in range(3):
+            assert wait_status(cluster, namespace, f"plain-{i}", "ACTIVE")["status"]["host"] != gold
+        fault = wait_status(cluster, namespace, "nowhere", "ERROR")["status"]["fault"]
+        assert "Filter TraitsFilter returned 0 hosts" in fault["details"]
+    finally:
+        core.patch_node(gold, {"metadata": {"labels": {label: None}}})

@@ -55,7 +55,9 @@ class FlavorSpec(KubeModel):
         json_schema_extra=cel(rule(
             "self.all(k, k.size() <= 255 && k.matches('^[a-zA-Z0-9_.:-]+$') && self[k].size() <= 255)",
             "extraSpecs keys must be at most 255 characters of letters, digits, '_', '.', "
-            "':' or '-', and values at most 255 characters")))
+            "':' or '-', and values at most 255 characters"),
+            rule("self.all(k, !k.startsWith('trait:') || self[k] in ['required', 'forbidden'])",
+                 "a trait:<NAME> extra spec must be 'required' or 'forbidden'")))
     description: str | None = Field(default=None, max_length=65535)
 
 

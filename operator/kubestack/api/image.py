@@ -139,7 +139,9 @@ class ImageSpec(KubeModel):
                     "hw_firmware_type, hw_machine_type, hypervisor_type, ...",
         json_schema_extra=cel(rule(
             "self.all(k, k.size() >= 1 && k.size() <= 255 && self[k].size() <= 65535)",
-            "property names must be 1-255 characters")))
+            "property names must be 1-255 characters"),
+            rule("self.all(k, !k.startsWith('trait:') || self[k] == 'required')",
+                 "an image can only require a trait: trait:<NAME> must be 'required'")))
     container_disk: bool = Field(
         default=False,
         description="Boot a registry image directly as a KubeVirt containerDisk (no PVC).")

@@ -18,8 +18,9 @@ __all__ = [
 ]
 
 #: The Placement stage: always run first, whatever ``enabled_filters`` says, because the
-#: claim must never exceed capacity x allocation ratio (Nova cannot switch Placement off).
-PLACEMENT_FILTERS = ("CoreFilter", "RamFilter", "DiskFilter", "ExtendedResourceFilter")
+#: claim must never exceed capacity x allocation ratio and Placement's required/forbidden
+#: traits always apply (Nova cannot switch Placement off).
+PLACEMENT_FILTERS = ("CoreFilter", "RamFilter", "DiskFilter", "ExtendedResourceFilter", "TraitsFilter")
 
 #: Nova's default filters plus the ones the project enables by default.
 DEFAULT_FILTERS = (

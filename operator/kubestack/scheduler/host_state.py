@@ -22,7 +22,10 @@ Label / annotation scheme (the node side of the contract):
 ``kubestack.io/hypervisor-version`` (label)            e.g. ``8002000`` (libvirt style int)
 ``kubestack.io/isolated=true`` (label)                 IsolatedHostsFilter's isolated host
 ``cpu-feature.node.kubevirt.io/<flag>=true`` (label)   CPU flags (``capabilities:cpu_info:
-                                                       features``), as KubeVirt labels them
+                                                       features``), as KubeVirt labels them;
+                                                       on x86 also traits (HW_CPU_X86_*)
+``trait.kubestack.io/<TRAIT>=true`` (label)            a Placement trait of the host
+                                                       (``trait:<TRAIT>`` extra specs)
 =====================================================  ====================================
 
 The hypervisor type is ``kvm`` when the node advertises KubeVirt's ``devices.kubevirt.io/kvm``
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .quantity import QuantityError, cpu_cores, to_gib, to_int, to_mib
+from .traits import host_traits
 
 __all__ = [
     "COMPUTE_HOST_LABEL", "ZONE_LABEL", "ARCH_LABEL", "AGGREGATE_PREFIX", "HostState",
@@ -115,6 +119,7 @@ class HostState:
     disk_gb: int = 0
     extended: dict[str, int] = field(default_factory=dict)
     cpu_features: frozenset[str] = frozenset()
+    traits: frozenset[str] = frozenset()
     #: Per-host overrides (annotation, else aggregate metadata); None = use the config.
     ratio_overrides: dict[str, float] = field(default_factory=dict)
     reserved_overrides: dict[str, float] = field(default_factory=dict)
@@ -209,6 +214,10 @@ def parse_node(node: dict[str, Any]) -> HostState | None:
         hv_version = int(labels[HYPERVISOR_VERSION_LABEL])
     except (KeyError, ValueError):
         hv_version = None
+    arch = canonical_arch(labels.get(ARCH_LABEL))
+    cpu_features = frozenset(
+        k[len(CPU_FEATURE_PREFIX):] for k, v in labels.items()
+        if k.startswith(CPU_FEATURE_PREFIX) and _truthy(v))
     return HostState(
         name=str(meta.get("name", "")),
         labels=labels,
@@ -217,7 +226,7 @@ def parse_node(node: dict[str, Any]) -> HostState | None:
         unschedulable=bool(spec.get("unschedulable", False)),
         taints=taints,
         zone=labels.get(ZONE_LABEL) or labels.get(LEGACY_ZONE_LABEL),
-        arch=canonical_arch(labels.get(ARCH_LABEL)),
+        arch=arch,
         hypervisor_type=hv_type.lower(),
         hypervisor_version=hv_version,
         aggregates=aggregates,
@@ -226,9 +235,8 @@ def parse_node(node: dict[str, Any]) -> HostState | None:
         memory_mb=quantity("memory", to_mib),
         disk_gb=quantity("ephemeral-storage", to_gib),
         extended=extended,
-        cpu_features=frozenset(
-            k[len(CPU_FEATURE_PREFIX):] for k, v in labels.items()
-            if k.startswith(CPU_FEATURE_PREFIX) and _truthy(v)),
+        cpu_features=cpu_features,
+        traits=host_traits(labels, arch, cpu_features),
         ratio_overrides=ratios,
         reserved_overrides=reserved,
     )

@@ -129,6 +129,32 @@ def test_aggregate_instance_extra_specs_filter():
     assert cache.get_host("ssd").aggregates == frozenset({"fast"})
 
 
+def test_traits_filter_required_and_forbidden_traits():
+    cache = cache_with(
+        make_node("avx2", labels={"cpu-feature.node.kubevirt.io/avx2": "true",
+                                  "cpu-feature.node.kubevirt.io/sse4.2": "true",
+                                  "trait.kubestack.io/CUSTOM_GOLD": "true"}),
+        make_node("vmx", labels={"cpu-feature.node.kubevirt.io/vmx": "true",
+                                 "trait.kubestack.io/CUSTOM_GOLD": "false"}),
+        make_node("arm", arch="arm64", labels={"cpu-feature.node.kubevirt.io/avx2": "true"}))
+    check = lambda specs, props=None: passing("TraitsFilter", cache,
+                                              request(extra_specs=specs, image_properties=props or {}))
+    assert check({"trait:HW_CPU_X86_AVX2": "required"}) == {"avx2"}  # CPU flags are x86 traits only
+    assert check({"trait:HW_CPU_X86_SSE42": "required", "trait:CUSTOM_GOLD": "required"}) == {"avx2"}
+    assert check({"trait:CUSTOM_GOLD": "forbidden"}) == {"vmx", "arm"}
+    # the vendor-neutral name is reported beside the vendor one, as Nova's libvirt driver does
+    assert check({"trait:HW_CPU_X86_VMX": "required"}) == check({"trait:HW_CPU_X86_INTEL_VMX": "required"}) \
+        == {"vmx"}
+    # an image can require, not forbid
+    assert check({}, {"trait:CUSTOM_GOLD": "required"}) == {"avx2"}
+    assert check({}, {"trait:CUSTOM_GOLD": "forbidden"}) == {"avx2", "vmx", "arm"}
+    assert check({"capabilities:vcpus": ">= 1"}) == {"avx2", "vmx", "arm"}
+    cache_ctx = SchedulingContext(cache, cache.config, request(extra_specs={"trait:CUSTOM_GOLD": "required",
+                                                                            "trait:HW_CPU_X86_VMX": "forbidden"}))
+    flt = FILTERS["TraitsFilter"]()
+    assert flt.reason(cache.get_host("arm"), cache_ctx) == "host lacks required trait(s) CUSTOM_GOLD"
+
+
 def test_image_properties_filter():
     cache = cache_with(make_node("x86"), make_node("arm", arch="arm64"),
                        make_node("emu", kvm=False),
@@ -230,7 +256,7 @@ def test_config_rejects_unknown_names_and_parses_strings():
     cfg = SchedulerConfig.from_dict({"enabled_filters": "ComputeFilter, RamFilter",
                                      "ram_weight_multiplier": "-1.5",
                                      "pci_aliases": '{"g": {"resource": "nvidia.com/gpu"}}'})
-    assert cfg.filter_pipeline[:4] == ("CoreFilter", "RamFilter", "DiskFilter",
-                                       "ExtendedResourceFilter")
-    assert cfg.filter_pipeline[4:] == ("ComputeFilter",)
+    assert cfg.filter_pipeline[:5] == ("CoreFilter", "RamFilter", "DiskFilter",
+                                       "ExtendedResourceFilter", "TraitsFilter")
+    assert cfg.filter_pipeline[5:] == ("ComputeFilter",)
     assert cfg.ram_weight_multiplier == -1.5 and cfg.pci_aliases["g"].resource == "nvidia.com/gpu"

@@ -13,10 +13,11 @@ from .extra_specs import AggregateInstanceExtraSpecsFilter, ComputeCapabilitiesF
 from .image_properties import ImagePropertiesFilter
 from .isolation import AggregateMultiTenancyIsolation, IsolatedHostsFilter
 from .resources import CoreFilter, DiskFilter, ExtendedResourceFilter, RamFilter
+from .traits import TraitsFilter
 
 FILTERS: dict[str, type[BaseFilter]] = {
     cls.name: cls for cls in (
-        CoreFilter, RamFilter, DiskFilter, ExtendedResourceFilter, ComputeFilter,
+        CoreFilter, RamFilter, DiskFilter, ExtendedResourceFilter, TraitsFilter, ComputeFilter,
         AvailabilityZoneFilter, ComputeCapabilitiesFilter, AggregateInstanceExtraSpecsFilter,
         ImagePropertiesFilter, ServerGroupAffinityFilter, ServerGroupAntiAffinityFilter,
         SameHostFilter, DifferentHostFilter, AggregateMultiTenancyIsolation,
