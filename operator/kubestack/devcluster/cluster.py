@@ -88,7 +88,7 @@ def _port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,9 +103,19 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+def terminate(pid: int, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if `pid` is still alive after `timeout` seconds."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
 def _pid_is(pid: int, binary: Path) -> bool:
     """True when `pid` is alive and runs `binary` (a recycled pid after a reboot is not ours)."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return False
     try:
         return Path(os.readlink(f"/proc/{pid}/exe")).name == binary.name
@@ -433,12 +443,7 @@ class DevCluster:
         for proc in reversed(PROCESSES):
             pid = self.pid(proc)
             if pid is not None and _pid_is(pid, self.bin / proc):
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while _pid_alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if _pid_alive(pid):
-                    os.kill(pid, signal.SIGKILL)
+                terminate(pid, timeout)
                 stopped.append(proc)
             (self.run / f"{proc}.pid").unlink(missing_ok=True)
         return stopped

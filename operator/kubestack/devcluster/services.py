@@ -7,13 +7,12 @@ state dir) so one command gives a working cloud; `kubestack dev down` stops them
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from kubestack.devcluster.cluster import DevCluster, _pid_alive
+from kubestack.devcluster.cluster import DevCluster, pid_alive, terminate
 
 SERVICES = ("simulator", "operator")
 
@@ -33,7 +32,7 @@ def _pid(cluster: DevCluster, name: str) -> int | None:
         return None
     # a recycled pid after a reboot is not ours; an empty cmdline is a child still in exec
     ours = not any(cmdline) or b"kubestack" in b" ".join(cmdline)
-    return pid if _pid_alive(pid) and ours else None
+    return pid if pid_alive(pid) and ours else None
 
 
 def running(cluster: DevCluster, name: str) -> bool:
@@ -89,12 +88,7 @@ def stop(cluster: DevCluster, timeout: float = 20.0) -> list[str]:
     for name in reversed(SERVICES):
         pid = _pid(cluster, name)
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            terminate(pid, timeout)
             stopped.append(name)
         _pid_file(cluster, name).unlink(missing_ok=True)
     return stopped
