@@ -11,7 +11,9 @@ import uuid
 import pytest
 
 from kubestack.cli import main
-from support.compute import create_image, events_with, get, server
+from support.compute import (
+    G, V, create_flavor, create_image, create_server, custom, events_with, get, server, wait_for, wait_status,
+)
 
 
 @pytest.fixture
@@ -115,3 +117,21 @@ def test_server_life_with_wait(cluster, kubestack, namespace, cli):
     assert "No server with a name or ID of 'web' exists." in cli("server", "show", "web", "-n", namespace, expect=1)
     cli("server", "group", "delete", "g", "-n", namespace)
     cli("flavor", "delete", flavor)
+
+
+def test_rebuild_wait_of_a_volume_backed_server_stops_at_the_refusal(cluster, kubestack, namespace, cli):
+    custom(cluster).create_namespaced_custom_object(G, V, namespace, "images", {
+        "apiVersion": f"{G}/{V}", "kind": "Image", "metadata": {"name": "cirros"},
+        "spec": {"source": {"url": "https://example.com/cirros.img"}, "diskFormat": "qcow2", "minDisk": 1}})
+    wait_for(lambda: (get(cluster, namespace, "images", "cirros").get("status") or {}).get("status") == "active",
+             what="image active")
+    create_server(cluster, namespace, "bfv", create_flavor(cluster, disk=0), image=None,
+                  bootVolume={"image": "cirros", "size": 2})
+    wait_status(cluster, namespace, "bfv", "ACTIVE")
+    # answered at once with the operator's reason, long before the timeout
+    err = cli("server", "rebuild", "bfv", "--wait", "--timeout", "60", "-n", namespace, expect=1)
+    assert "rebuild of server bfv refused: Rebuild of volume-backed server bfv is not supported" in err
+    st = server(cluster, namespace, "bfv")["status"]
+    refused = next(c for c in st["conditions"] if c["type"] == "RequestRefused")
+    assert refused["reason"] == "VolumeBackedServer" and st["status"] == "ACTIVE" and not st.get("fault")
+    events_with(cluster, namespace, "bfv", "RebuildRefused")

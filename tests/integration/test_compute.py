@@ -3,8 +3,11 @@ kube-controller-manager, the operator and the simulator."""
 
 from __future__ import annotations
 
+import yaml
+
 from support.compute import (
-    create_flavor, create_image, create_server, events_with, patch_server, server, vm, vmi, wait_for, wait_status,
+    create_flavor, create_image, create_server, custom, events_with, get, patch_server, server, vm, vmi, wait_for,
+    wait_status,
 )
 from support.schemas import assert_valid
 
@@ -59,6 +62,49 @@ def test_large_user_data_lives_in_a_secret_that_follows_changes(cluster, kubesta
     assert core.read_namespaced_secret(second, namespace).data["userdata"]
     wait_for(lambda: first not in [x.metadata.name for x in core.list_namespaced_secret(namespace).items],
              what="old cloud-init Secret deleted")
+
+
+def test_a_deleted_key_pair_stays_in_the_guest_while_user_data_changes(cluster, kubestack, namespace):
+    """Nova copies the key pair's key into the instance at boot: the server keeps it after the
+    key pair is deleted, and user data changed later is rendered with it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " me@host"
+    custom(cluster).create_namespaced_custom_object("kubestack.io", "v1alpha1", namespace, "keypairs", {
+        "apiVersion": "kubestack.io/v1alpha1", "kind": "KeyPair", "metadata": {"name": "k"},
+        "spec": {"publicKey": key}})
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    create_server(cluster, namespace, "kp", flavor, keyName="k", userData="#cloud-config\nruncmd: [echo v1]\n")
+    wait_status(cluster, namespace, "kp", "ACTIVE")
+
+    def guest_config() -> dict:
+        tpl = vm(cluster, namespace, "kp")["spec"]["template"]["spec"]
+        cloud = next(v for v in tpl["volumes"] if v["name"] == "cloudinitdisk")["cloudInitNoCloud"]
+        return yaml.safe_load(cloud["userData"])
+
+    assert guest_config()["ssh_authorized_keys"] == [key]
+    custom(cluster).delete_namespaced_custom_object("kubestack.io", "v1alpha1", namespace, "keypairs", "k")
+    wait_for(lambda: get(cluster, namespace, "keypairs", "k") is None, what="key pair deleted")
+
+    generation = patch_server(cluster, namespace, "kp", {"userData": "#cloud-config\nruncmd: [echo v2]\n",
+                                                         "hostname": "kp2"})["metadata"]["generation"]
+    config = wait_for(lambda: (c := guest_config())["runcmd"] == ["echo v2"] and c, what="VM on the new user data")
+    assert config["ssh_authorized_keys"] == [key] and config["hostname"] == "kp2"
+    assert_valid(vm(cluster, namespace, "kp"))
+    s = wait_for(lambda: (x := server(cluster, namespace, "kp"))["status"].get("observedGeneration") == generation
+                 and x, what="new generation observed")
+    assert s["status"]["status"] == "ACTIVE" and not s["status"].get("fault")
+    assert "RequestRefused" not in [c["type"] for c in s["status"]["conditions"]]
+    assert s["status"]["keyData"] == key
+    # unshelve builds a new VM: still with the key the server was booted with
+    patch_server(cluster, namespace, "kp", {"powerState": "Shelved"})
+    wait_status(cluster, namespace, "kp", "SHELVED_OFFLOADED")
+    patch_server(cluster, namespace, "kp", {"powerState": "Running"})
+    wait_status(cluster, namespace, "kp", "ACTIVE")
+    assert guest_config()["ssh_authorized_keys"] == [key]
 
 
 def _boot(cluster, namespace, name, flavor, **spec):

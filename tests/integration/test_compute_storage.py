@@ -71,8 +71,9 @@ def test_boot_from_volume_and_hotplug_a_data_volume(cluster, kubestack, namespac
     s = wait_for(lambda: (x := server(cluster, namespace, "bfv"))["status"].get("lastRebuildRequestId") == "r1"
                  and x, what="rebuild request answered")
     assert s["status"]["status"] == "ACTIVE" and not s["status"].get("fault")
-    refused = next(c for c in s["status"]["conditions"] if c["type"] == "Rebuilt")
-    assert refused["status"] == "False" and "volume-backed" in refused["message"]
+    refused = next(c for c in s["status"]["conditions"] if c["type"] == "RequestRefused")
+    assert refused["status"] == "True" and refused["reason"] == "VolumeBackedServer" \
+        and "volume-backed" in refused["message"]
     events_with(cluster, namespace, "bfv", "RebuildRefused")
     assert vmi(cluster, namespace, "bfv")["metadata"]["uid"] == vmi_uid
 

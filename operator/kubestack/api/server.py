@@ -371,6 +371,11 @@ class ServerStatus(StatusBase):
     last_reboot_request_id: str | None = None
     last_rebuild_request_id: str | None = None
     last_migrate_request_id: str | None = None
+    key_name: str | None = Field(default=None, description="The key pair whose key the server was given.")
+    key_data: str | None = Field(
+        default=None, max_length=16384,
+        description="The public key injected at boot (Nova's key_data): the server keeps it, through "
+                    "rebuild and unshelve too, when the key pair is deleted later.")
 
 
 class Server(Resource):

@@ -481,14 +481,12 @@ def reached(server: dict, exp: Expect) -> bool:
 
 
 def _refusal(st: dict, exp: Expect) -> str | None:
-    """The message of a refusal of this request: `RequestRefused` (a missing image or flavor, a
-    resize over quota) for this generation or later, or `Rebuilt=False` answering this rebuild."""
+    """The message of the operator's refusal of this request: a `RequestRefused` condition for
+    this generation or later (a missing image or flavor, a resize over quota, a rebuild of a
+    volume-backed server)."""
     for cond in st.get("conditions") or []:
         at_least_ours = (cond.get("observedGeneration") or 0) >= exp.generation
         if cond.get("type") == "RequestRefused" and cond.get("status") == "True" and at_least_ours:
-            return cond.get("message") or cond.get("reason")
-        rebuild = exp.image is not None or exp.request_field == "lastRebuildRequestId"
-        if cond.get("type") == "Rebuilt" and cond.get("status") == "False" and at_least_ours and rebuild:
             return cond.get("message") or cond.get("reason")
     return None
 

@@ -72,7 +72,11 @@ def user_data(user_data: str | None, *, hostname: str, public_keys: list[str]) -
     archive = MIMEMultipart(boundary=f"==============={digest}==")
     archive.attach(MIMEText(CLOUD_CONFIG + "\n" + yaml.safe_dump(base, sort_keys=False),
                             "cloud-config"))
-    part = MIMEText(user_data, _mime_type(user_data).split("/", 1)[1])
+    # a 7bit part has its line endings rewritten on the way out (a lone CR becomes LF); base64
+    # keeps the user's bytes exact, as Nova passes them, so text with a CR goes base64 (and
+    # non-ASCII text already does); the rest stays readable in the VM's spec
+    charset = "utf-8" if "\r" in user_data else None
+    part = MIMEText(user_data, _mime_type(user_data).split("/", 1)[1], charset)
     part.add_header("Content-Disposition", 'attachment; filename="user-data"')
     archive.attach(part)
     return archive.as_string()

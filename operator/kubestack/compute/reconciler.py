@@ -135,9 +135,12 @@ def owner_ref(server: Mapping[str, Any]) -> dict:
             "uid": server["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
-# set while the spec asks for something that cannot be done to a built server (a missing image
-# or flavor, a resize over quota): the server keeps running as it was
+# Nova's 400/403 to a request on a built server: the server keeps running as it was, and this
+# condition (True, carrying the refused generation) says why. Its reason names the refusal: a
+# ReferenceError's (ImageNotFound, FlavorNotFound, QuotaExceeded, ...: `_refuse`) or
+# VolumeBackedServer (`_refuse_volume_backed_rebuild`). When it goes: `_drop_lapsed_refusal`.
 REFUSED_CONDITION = "RequestRefused"
+VOLUME_BACKED = "VolumeBackedServer"  # its reason for a rebuild of a volume-backed server
 
 
 @dataclass
@@ -224,6 +227,7 @@ class ServerReconciler:
         model = Server.from_k8s(server)
         current = dict(server.get("status") or {})
         out = Outcome(status=dict(current))
+        _drop_lapsed_refusal(out.status, meta.get("generation"))
         try:
             self._step(server, model, out)
         except ReferenceError as exc:
@@ -231,10 +235,6 @@ class ServerReconciler:
                 self._error(out, exc.code, str(exc), reason=exc.reason)
             else:
                 out = self._refuse(current, exc, meta.get("generation"))
-        else:
-            refused = [c for c in out.status.get("conditions") or [] if c.get("type") == REFUSED_CONDITION]
-            if refused:  # the spec is acceptable again
-                out.status["conditions"] = [c for c in out.status["conditions"] if c not in refused]
         if not out.pending:
             out.status["observedGeneration"] = meta.get("generation")
         return out
@@ -243,8 +243,9 @@ class ServerReconciler:
     def _refuse(current: dict, exc: ReferenceError, generation: int | None) -> Outcome:
         """Nova answers a rebuild or resize to a missing image or flavor with a 400 (over quota:
         403) and the server stays as it was. Here too: nothing changes (the guest keeps running, no fault:
-        the server is fine), a condition and a Warning Event say why, and observedGeneration
-        stays behind the refused spec."""
+        the server is fine), a condition and a Warning Event say why (once), and observedGeneration
+        stays behind the refused spec. Every reconcile checks the spec again: it may go through
+        later (the image appears, quota is freed), and then the condition goes."""
         out = Outcome(status=dict(current), pending=True)
         before = next((c for c in current.get("conditions") or [] if c.get("type") == REFUSED_CONDITION), {})
         out.status["conditions"] = set_condition(current.get("conditions"), REFUSED_CONDITION, True,
@@ -272,6 +273,7 @@ class ServerReconciler:
             if not st.get("host"):
                 return
         resolved = resolve(self.cluster, server, model, for_boot=False)
+        _record_key(st, model, resolved)
         vm = self.cluster.vm(model.metadata.namespace, model.metadata.name)
         vmi = self.cluster.vmi(model.metadata.namespace, model.metadata.name)
 
@@ -306,6 +308,10 @@ class ServerReconciler:
         st = out.status
         st.update(status=ServerState.BUILD, taskState=TaskState.SCHEDULING, vmState=VmState.BUILDING,
                   powerState=PowerState.NOSTATE)
+        # a claim this process made for the server that never reached its status (an API error
+        # later in that reconcile, or in writing the status): give it back and decide afresh,
+        # as the restarted operator would, rather than be refused as "already placed" forever
+        self.forget_claim_only(server)
         try:
             selection = self._reserved_claim(server) or self.scheduler.select_and_claim(
                 self._request(model, resolved, (uid,)))[0]
@@ -324,6 +330,7 @@ class ServerReconciler:
             flavor=flavor.to_k8s(), flavorName=flavor.name, imageName=resolved.image_name,
             taskState=TaskState.SPAWNING, fault=None, virtualMachine=name,
         )
+        _record_key(st, model, resolved)
         st["conditions"] = set_condition(st.get("conditions"), "Scheduled", True, "Scheduled",
                                          f"claimed on {selection.host}")
         out.events.append(("Normal", "Scheduled", f"Scheduled to {selection.host}"
@@ -460,8 +467,6 @@ class ServerReconciler:
             hostname=hostname, running=running, disks=disks, user_data=user_data,
             network_data=net_data, cloud_init_secret=secret_name, interfaces=interfaces,
         ))
-        if resolved.keep_cloud_init and vm is not None:
-            _keep_cloud_init(desired, vm)
         return desired, secret
 
     def _give_back(self, server, out: Outcome, exc: Exception, reason: str) -> None:
@@ -708,7 +713,9 @@ class ServerReconciler:
 
     def _refuse_volume_backed_rebuild(self, server, model: Server, out: Outcome) -> None:
         """A volume-backed server is not rebuilt: it stays as it is (ACTIVE, no fault), and
-        the `Rebuilt` condition and a Warning Event say why.
+        the RequestRefused condition (reason VolumeBackedServer) and a Warning Event say why.
+        The request is answered once: status.lastRebuildRequestId records it, so the Event is
+        not repeated; the condition stays until the spec changes (`_drop_lapsed_refusal`).
 
         Why not reimage the boot volume, as Nova does since API 2.93: Nova asks Cinder to
         reimage the volume in place (os-reimage). Here the volume's data is the PVC the Volume
@@ -725,7 +732,7 @@ class ServerReconciler:
         message = (f"Rebuild of volume-backed server {model.metadata.name} is not supported: its root disk is "
                    "a Volume, which kubestack cannot reimage in place (Nova API 2.93 reimage); the server "
                    "was left unchanged. Boot a new server from the image, or from a new Volume made from it.")
-        st["conditions"] = set_condition(st.get("conditions"), "Rebuilt", False, "VolumeBackedServer", message,
+        st["conditions"] = set_condition(st.get("conditions"), REFUSED_CONDITION, True, VOLUME_BACKED, message,
                                          generation=server["metadata"].get("generation"))
         out.events.append(("Warning", "RebuildRefused", message))
 
@@ -1037,6 +1044,31 @@ def _built(status: Mapping[str, Any]) -> bool:
     return bool(status.get("host")) and status.get("status") not in (None, ServerState.BUILD, ServerState.ERROR)
 
 
+def _drop_lapsed_refusal(status: dict[str, Any], generation: int | None) -> None:
+    """Remove the RequestRefused condition before a reconcile looks, unless it still stands.
+
+    A refused rebuild of a volume-backed server answered a one-time request (its request id is
+    recorded, so it is not looked at again): its condition stands until the spec changes. Any
+    other refusal is of the spec as it is (a missing image or flavor, quota), which this
+    reconcile checks again: `_refuse` sets the condition again if the refusal still applies,
+    else it is gone (the spec was fixed, or the image appeared, or quota was freed)."""
+    conditions = status.get("conditions") or []
+    refused = next((c for c in conditions if c.get("type") == REFUSED_CONDITION), None)
+    if refused is None or (refused.get("reason") == VOLUME_BACKED
+                           and refused.get("observedGeneration") == generation):
+        return
+    status["conditions"] = [c for c in conditions if c is not refused]
+
+
+def _record_key(status: dict[str, Any], model: Server, resolved: Resolved) -> None:
+    """Keep the key the server is given in its status, as Nova keeps key_name and key_data on
+    the instance: the key pair may be deleted later, and the guest keeps its key through
+    rebuild and unshelve (references.resolve reads it back). Written with the boot's claim,
+    before the VM exists, so no VM carries a key its status does not record."""
+    key_name = model.spec.key_name if resolved.public_key else None
+    status.update(keyName=key_name, keyData=resolved.public_key)
+
+
 def _sched_flavor(flavor: FlavorSnapshot) -> SchedFlavor:
     """The scheduler's view of a flavor (root, ephemeral and swap sizes, extra specs)."""
     return SchedFlavor(name=flavor.name or "", vcpus=flavor.vcpus, ram_mb=flavor.ram, disk_gb=flavor.disk,
@@ -1068,15 +1100,6 @@ def _host_down(node: Mapping[str, Any] | None) -> bool:
         if cond.get("type") == "Ready":
             return cond.get("status") != "True"
     return False
-
-
-def _keep_cloud_init(desired: dict, vm: Mapping[str, Any]) -> None:
-    """Give `desired` the cloud-init volume `vm` has (its key is no longer available to render)."""
-    current = next((v for v in vm["spec"]["template"]["spec"].get("volumes") or []
-                    if v.get("name") == CLOUD_INIT_VOLUME), None)
-    volumes = desired["spec"]["template"]["spec"]["volumes"]
-    desired["spec"]["template"]["spec"]["volumes"] = [
-        current if v.get("name") == CLOUD_INIT_VOLUME and current is not None else v for v in volumes]
 
 
 def _cloud_init_secret_of(vm: Mapping[str, Any] | None) -> str | None:

@@ -28,9 +28,7 @@ class Resolved:
     flavor: FlavorSnapshot
     image_name: str | None = None
     image_properties: dict[str, str] = field(default_factory=dict)
-    public_key: str | None = None
-    # the key pair was deleted after the boot: the guest keeps the cloud-init it was given
-    keep_cloud_init: bool = False
+    public_key: str | None = None  # the key pair's; None when it is gone (see the else below)
     user_data: str | None = None
     server_group: SchedGroup | None = None
 
@@ -88,7 +86,7 @@ def resolve(cluster, server: Mapping[str, Any], model: Server, *, for_boot: bool
     flavor_obj = cluster.flavor(spec.flavor)
     if flavor_obj is not None and flavor_visible(flavor_obj, ns):
         flavor = flavor_snapshot(spec.flavor, flavor_obj)
-    elif not for_boot and status.get("flavorName") == spec.flavor and status.get("flavor"):
+    elif status.get("flavorName") == spec.flavor and status.get("flavor"):  # unshelve, too
         flavor = FlavorSnapshot.model_validate(status["flavor"])
     else:
         raise ReferenceError(f"Flavor {spec.flavor} could not be found.", reason="FlavorNotFound")
@@ -104,12 +102,12 @@ def resolve(cluster, server: Mapping[str, Any], model: Server, *, for_boot: bool
             ((keypair or {}).get("spec") or {}).get("publicKey")
         if key:
             resolved.public_key = key.strip()
-        elif for_boot:
-            raise ReferenceError("Invalid key_name provided.", reason="KeyPairNotFound")
+        elif status.get("keyName") == spec.key_name and status.get("keyData"):
+            # Nova copies the key into the instance at boot (key_data): deleting the key pair
+            # later changes nothing for a server that got it, through rebuild and unshelve too
+            resolved.public_key = status["keyData"]
         else:
-            # Nova copies the key into the instance at boot: deleting the key pair later
-            # changes nothing for the servers that got it
-            resolved.keep_cloud_init = True
+            raise ReferenceError("Invalid key_name provided.", reason="KeyPairNotFound")
 
     if spec.user_data_secret_ref:
         ref = spec.user_data_secret_ref

@@ -112,17 +112,19 @@ class _Api:
             raise
 
     def create(self, group: str, version: str, plural: str, body: dict) -> tuple[dict, bool]:
-        ns = body["metadata"]["namespace"]
-        try:
-            return self.custom.create_namespaced_custom_object(
-                group, version, ns, plural, body, field_validation="Strict"), True
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-        existing = self.get(group, version, plural, ns, body["metadata"]["name"])
-        if existing is None:
-            raise ApiException(status=409, reason=f"{body['metadata']['name']} vanished while creating")
-        return existing, False
+        """Create, or get the one already there: (object, created)."""
+        ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        for _ in range(3):  # one already there may be on its way out (a deleted namesake's)
+            try:
+                return self.custom.create_namespaced_custom_object(
+                    group, version, ns, plural, body, field_validation="Strict"), True
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            existing = self.get(group, version, plural, ns, name)
+            if existing is not None:
+                return existing, False
+        raise ApiException(status=409, reason=f"{name} keeps vanishing while creating")
 
     def patch(self, group: str, version: str, plural: str, namespace: str, name: str, body: dict) -> dict:
         """A JSON merge patch."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+from kubernetes.client.rest import ApiException
+
 from kubestack.compute.reconciler import ServerReconciler
 from kubestack.k8s.objects import status_diff
 from kubestack.scheduler import HostCache, Scheduler
@@ -122,6 +125,28 @@ def test_first_reconcile_claims_a_host_and_creates_the_vm():
     assert rec.cache.instance("uid-web").host == out.status["host"]
 
 
+def test_an_api_error_after_the_claim_does_not_leave_the_server_unschedulable():
+    """The claim reaches the status only with the reconcile's status write: when an API error
+    comes first (here creating the VM), the retry decides afresh instead of being refused as
+    already placed."""
+    class FlakyCluster(FakeCluster):
+        failures = 1
+
+        def create(self, obj):
+            if self.failures:
+                self.failures -= 1
+                raise ApiException(status=500, reason="etcdserver: request timed out")
+            return super().create(obj)
+
+    cluster, rec = world(FlakyCluster)
+    with pytest.raises(ApiException):
+        rec.reconcile(server())
+    out = rec.reconcile(server())
+    assert out.status["host"] in ("h1", "h2") and cluster.writes == ["create VirtualMachine"]
+    assert rec.cache.instance("uid-web").host == out.status["host"]
+    assert sum(len(rec.cache.instances_on(h)) for h in ("h1", "h2")) == 1
+
+
 def test_no_valid_host_carries_per_filter_counts():
     cluster, rec = world()
     cluster.objects[("Flavor", "", "huge")] = {"metadata": {"name": "huge"}, "spec": {"vcpus": 1, "ram": 10**6}}
@@ -189,30 +214,70 @@ def test_a_missing_image_or_flavor_on_a_built_server_is_refused_and_changes_noth
     assert out.status["observedGeneration"] == 3 and out.status["status"] == "ACTIVE"
 
 
+def test_a_refusal_held_back_goes_once_the_spec_goes_through_at_the_same_generation():
+    cluster, rec = world()
+    body = _active(cluster, rec)
+    body["spec"]["image"] = "later"
+    body["metadata"]["generation"] = 2
+    out = rec.reconcile(copy.deepcopy(body))
+    assert [(c["reason"], c["observedGeneration"]) for c in out.status["conditions"]
+            if c["type"] == "RequestRefused"] == [("ImageNotFound", 2)]
+    body["status"] = stored(out.status)
+    # the image is uploaded: the same spec is now accepted, the rebuild starts, the refusal is gone
+    cluster.objects[("Image", "demo", "later")] = {
+        "metadata": {"name": "later", "namespace": "demo"},
+        "spec": {"source": {"registry": "docker://later"}, "containerDisk": True},
+        "status": {"status": "active", "containerDisk": "quay.io/later"}}
+    out = rec.reconcile(copy.deepcopy(body))
+    assert "RequestRefused" not in [c["type"] for c in out.status["conditions"]]
+    assert out.status["status"] == "REBUILD" and out.status["observedGeneration"] == 2
+
+
 class PatchRecorder(FakeCluster):
+    """FakeCluster whose VM takes merge patches, which it records."""
+
     def __init__(self):
         super().__init__()
         self.patches: list[dict] = []
 
     def patch_vm(self, ns, name, patch):
         self.patches.append(patch)
-        return super().patch_vm(ns, name, patch)
+        super().patch_vm(ns, name, patch)
+        return copy.deepcopy(apply_merge_patch(self.objects[("VirtualMachine", ns, name)], patch))
 
 
-def test_deleting_the_key_pair_of_a_running_server_changes_nothing():
+KEY = "ssh-ed25519 AAAA me@host"
+
+
+def _booted_with_key(**spec):
+    """An ACTIVE server booted with the key pair mykey."""
     cluster, rec = world(PatchRecorder)
     cluster.objects[("KeyPair", "demo", "mykey")] = {
-        "metadata": {"name": "mykey", "namespace": "demo"}, "spec": {"publicKey": "ssh-ed25519 AAAA me@host"}}
-    body = server(keyName="mykey")
+        "metadata": {"name": "mykey", "namespace": "demo"}, "spec": {"publicKey": KEY}}
+    body = server(keyName="mykey", **spec)
     body["status"] = stored(rec.reconcile(body).status)
-    vm = cluster.objects[("VirtualMachine", "demo", "web")]
     cluster.objects[("VirtualMachineInstance", "demo", "web")] = {
         "metadata": {"name": "web", "uid": "vmi-1"},
         "status": {"phase": "Running", "nodeName": body["status"]["host"]}}
-    vm["status"] = {"printableStatus": "Running"}
+    cluster.objects[("VirtualMachine", "demo", "web")]["status"] = {"printableStatus": "Running"}
     body["status"] = stored(rec.reconcile(body).status)
     assert body["status"]["status"] == "ACTIVE"
-    assert "ssh-ed25519 AAAA me@host" in str(vm["spec"]["template"]["spec"]["volumes"])
+    return cluster, rec, body
+
+
+def _guest_user_data(cluster) -> str:
+    """The user data the VM hands the guest: inline, or from its cloud-init Secret."""
+    cloud = next(v for v in cluster.objects[("VirtualMachine", "demo", "web")]["spec"]["template"]["spec"]["volumes"]
+                 if v["name"] == "cloudinitdisk")["cloudInitNoCloud"]
+    if "secretRef" in cloud:
+        return cluster.objects[("Secret", "demo", cloud["secretRef"]["name"])]["stringData"]["userdata"]
+    return cloud["userData"]
+
+
+def test_deleting_the_key_pair_of_a_running_server_changes_nothing():
+    cluster, rec, body = _booted_with_key()
+    vm = cluster.objects[("VirtualMachine", "demo", "web")]
+    assert KEY in str(vm["spec"]["template"]["spec"]["volumes"])
 
     del cluster.objects[("KeyPair", "demo", "mykey")]
     cluster.writes.clear()
@@ -230,6 +295,67 @@ def test_deleting_the_key_pair_of_a_running_server_changes_nothing():
     other = server(keyName="mykey")
     other["metadata"].update(name="db", uid="uid-db")
     assert rec.reconcile(other).status["fault"]["message"] == "Invalid key_name provided."
+
+
+@pytest.mark.parametrize("script", ["#!/bin/sh\necho v2\n", "#!/bin/sh\n" + "echo v2\n" * 400],
+                         ids=["inline", "secret"])
+def test_user_data_changed_after_the_key_pair_is_deleted_is_rendered_with_the_boot_key(script):
+    cluster, rec, body = _booted_with_key(userData="#!/bin/sh\necho v1\n")
+    del cluster.objects[("KeyPair", "demo", "mykey")]
+    change(body, userData=script, hostname="web2")
+    out = rec.reconcile(copy.deepcopy(body))
+    assert out.status["observedGeneration"] == 2 and out.events == []
+    assert "RequestRefused" not in [c["type"] for c in out.status["conditions"]]
+    guest = _guest_user_data(cluster)
+    assert "echo v2" in guest and "echo v1" not in guest
+    assert KEY in guest and "hostname: web2" in guest
+    vm = cluster.objects[("VirtualMachine", "demo", "web")]
+    assert vm["spec"]["template"]["spec"]["hostname"] == "web2" and out.status["keyData"] == KEY
+    # and it stays so: the next look renders the same VM
+    body["status"] = stored(out.status)
+    cluster.writes.clear()
+    rec.reconcile(copy.deepcopy(body))
+    assert cluster.writes == []
+
+
+def test_the_status_records_the_key_the_server_was_given():
+    cluster, rec, body = _booted_with_key()
+    assert (body["status"]["keyName"], body["status"]["keyData"]) == ("mykey", KEY)
+    # a key pair replaced under the same name: the cloud-init and the record change together
+    cluster.objects[("KeyPair", "demo", "mykey")]["spec"]["publicKey"] = "ssh-ed25519 BBBB new@host"
+    out = rec.reconcile(copy.deepcopy(body))
+    assert out.status["keyData"] == "ssh-ed25519 BBBB new@host"
+    assert "ssh-ed25519 BBBB new@host" in _guest_user_data(cluster) and KEY not in _guest_user_data(cluster)
+    # keyName dropped from the spec: no key, no record
+    body["status"] = stored(out.status)
+    del body["spec"]["keyName"]
+    change(body)
+    out = rec.reconcile(copy.deepcopy(body))
+    assert out.status.get("keyName") is None and out.status.get("keyData") is None
+    assert "ssh_authorized_keys" not in _guest_user_data(cluster)
+
+
+def test_the_boot_key_survives_shelve_and_unshelve_after_the_key_pair_is_deleted():
+    cluster, rec, body = _booted_with_key()
+    del cluster.objects[("KeyPair", "demo", "mykey")]
+    rec.actions = NoActions()
+    change(body, powerState="Shelved")
+    body["status"] = stored(rec.reconcile(copy.deepcopy(body)).status)
+    assert "delete VirtualMachine" in cluster.writes
+    for kind in ("VirtualMachine", "VirtualMachineInstance"):  # as KubeVirt and the GC would
+        del cluster.objects[(kind, "demo", "web")]
+    body["status"] = stored(rec.reconcile(copy.deepcopy(body)).status)
+    assert body["status"]["status"] == "SHELVED_OFFLOADED"
+    change(body, powerState="Running")
+    out = rec.reconcile(copy.deepcopy(body))
+    assert not out.status.get("fault") and out.status["host"]
+    assert KEY in _guest_user_data(cluster)
+    # a different key pair name that does not exist is not the recorded one
+    change(body, keyName="other")
+    body["status"] = stored(out.status)
+    refused = next(c for c in rec.reconcile(copy.deepcopy(body)).status["conditions"]
+                   if c["type"] == "RequestRefused")
+    assert refused["reason"] == "KeyPairNotFound"
 
 
 def _secret_ref(vm: dict) -> str:
@@ -523,14 +649,21 @@ def test_rebuild_of_a_volume_backed_server_is_refused_without_a_fault():
     out = rec.reconcile(copy.deepcopy(body))
     st = out.status
     assert st["status"] == "ACTIVE" and not st.get("fault") and st["lastRebuildRequestId"] == "r1"
-    cond = next(c for c in st["conditions"] if c["type"] == "Rebuilt")
-    assert cond["status"] == "False" and "volume-backed" in cond["message"]
+    cond = next(c for c in st["conditions"] if c["type"] == "RequestRefused")
+    assert (cond["status"], cond["reason"], cond["observedGeneration"]) == ("True", "VolumeBackedServer", 2)
+    assert "volume-backed" in cond["message"] and st["observedGeneration"] == 2
     assert ("Warning", "RebuildRefused") in [e[:2] for e in out.events]
     assert cluster.objects[("VirtualMachineInstance", "demo", "web")]["metadata"]["uid"] == vmi_uid
     assert "delete VirtualMachineInstance" not in cluster.writes
     body["status"] = stored(out.status)
+    # answered once: the condition stands, no Event again
     again = rec.reconcile(copy.deepcopy(body))
     assert again.events == [] and status_diff(body["status"], again.status) == {}
+    # the next spec change, reconciled without a refusal, clears it
+    change(body, description="the next change")
+    out = rec.reconcile(copy.deepcopy(body))
+    assert "RequestRefused" not in [c["type"] for c in out.status["conditions"]]
+    assert out.status["observedGeneration"] == 3 and out.events == []
 
 
 def test_root_disk_generation_names():
