@@ -31,7 +31,8 @@ from kubestack.compute import cloudinit, state
 from kubestack.compute.references import RETRYABLE, ReferenceError, Resolved, group_name, resolve
 from kubestack.compute.render import (
     CLOUD_INIT_VOLUME, HOSTNAME_LABEL, POD_NETWORK, ROOT_DISK, Disk, Interface, VMInputs, cloud_init_secret,
-    cloud_init_secret_name, disks_of, interfaces_of, is_hotplug, needs_cloud_init_secret, network_data_of, render_vm,
+    cloud_init_secret_name, disks_of, interfaces_of, is_hotplug, needs_cloud_init_secret, network_data_of,
+    network_data_secret_of, render_vm,
 )
 from kubestack.compute.vmactions import VMActionError
 from kubestack.k8s.conditions import set_condition
@@ -406,7 +407,15 @@ class ServerReconciler:
         ports' addresses), else from the network service, which allocates the ports
         (idempotent: the same server always gets the same ports, IPs and MACs back)."""
         if vm is not None:
-            return interfaces_of(vm), network_data_of(vm)
+            net_data = network_data_of(vm)
+            secret = network_data_secret_of(vm)
+            if net_data is None and secret is not None:
+                # too big to inline: in the cloud-init Secret, which is named after its content,
+                # so what it holds is what the VM was given; gone (deleted by hand), the ports
+                # below give the same document again
+                net_data = self.cluster.secret_value(model.metadata.namespace, secret, "networkdata")
+            if net_data is not None or secret is None:
+                return interfaces_of(vm), net_data
         if not model.spec.networks:
             return [POD_NETWORK], None
         allocated = self.cluster.ports(server)

@@ -240,8 +240,18 @@ def disks_of(vm: Mapping[str, Any]) -> list[Disk]:
             if d["name"] in volumes and d["name"] not in (*FLAVOR_DISKS, CLOUD_INIT_VOLUME)]
 
 
-def network_data_of(vm: Mapping[str, Any]) -> str | None:
+def _cloud_init_source(vm: Mapping[str, Any]) -> Mapping[str, Any]:
     for volume in ((((vm.get("spec") or {}).get("template") or {}).get("spec") or {}).get("volumes") or []):
         if volume.get("name") == CLOUD_INIT_VOLUME:
-            return (volume.get("cloudInitNoCloud") or {}).get("networkData")
-    return None
+            return volume.get("cloudInitNoCloud") or {}
+    return {}
+
+
+def network_data_of(vm: Mapping[str, Any]) -> str | None:
+    """The VM's inline cloud-init network data (see network_data_secret_of for the other place)."""
+    return _cloud_init_source(vm).get("networkData")
+
+
+def network_data_secret_of(vm: Mapping[str, Any]) -> str | None:
+    """The Secret holding the VM's cloud-init network data, when it is too big to inline."""
+    return (_cloud_init_source(vm).get("networkDataSecretRef") or {}).get("name")

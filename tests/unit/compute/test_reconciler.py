@@ -9,6 +9,7 @@ from kubernetes.client.rest import ApiException
 
 from kubestack.compute.reconciler import ServerReconciler
 from kubestack.k8s.objects import status_diff
+from kubestack.network.interfaces import AllocatedInterface
 from kubestack.scheduler import HostCache, Scheduler
 from kubestack.storage import names
 from kubestack.storage.disks import ServerDisks, claims_used_by, current_root_disk, superseded_root_disks
@@ -34,8 +35,14 @@ class FakeCluster:
     def vm(self, ns, name): return self._get("VirtualMachine", ns, name)
     def vmi(self, ns, name): return self._get("VirtualMachineInstance", ns, name)
     def migration(self, ns, name): return self._get("VirtualMachineInstanceMigration", ns, name)
-    def secret_value(self, ns, name, key): return None
-    def ports(self, server): return []
+    def secret_value(self, ns, name, key):
+        return ((self.objects.get(("Secret", ns, name)) or {}).get("stringData") or {}).get(key)
+
+    def ports(self, server):
+        return [AllocatedInterface(name=f"net{i}", network=f"demo/{n['network']}", network_name=n["network"],
+                                   nad=f"demo/{n['network']}", port=f"web-net{i}", mac=f"02:00:00:00:00:0{i}",
+                                   ips=(f"10.0.{i}.5/24",))
+                for i, n in enumerate(server["spec"].get("networks") or [])]
 
     def disks(self, server, root_size_gib):
         image = (server["spec"] or {}).get("image")
@@ -382,6 +389,25 @@ def test_large_user_data_changes_go_to_a_new_secret_and_the_old_one_is_deleted()
     # the new Secret exists before the VM points to it; the old one goes once it does not
     assert cluster.writes == ["create Secret", "patch VirtualMachine", f"delete Secret {first}"]
     assert ("Secret", "demo", first) not in cluster.objects
+
+
+def test_network_data_in_the_cloud_init_secret_survives_later_renders():
+    """Big user data moves the cloud-init, network data too, into a Secret: a later change
+    must carry the tenant network's data over, not drop it."""
+    cluster, rec = world(PatchRecorder)
+    script = "#!/bin/sh\n" + "echo big\n" * 400
+    body = server(userData=script, networks=[{"network": "private"}])
+    body["status"] = stored(rec.reconcile(body).status)
+    first = _secret_ref(cluster.objects[("VirtualMachine", "demo", "web")])
+    net_data = cluster.objects[("Secret", "demo", first)]["stringData"]["networkdata"]
+    assert "10.0.0.5/24" in net_data
+    change(body, userData=script + "echo more\n")
+    rec.reconcile(copy.deepcopy(body))
+    vm = cluster.objects[("VirtualMachine", "demo", "web")]
+    second = _secret_ref(vm)
+    assert second != first and cluster.objects[("Secret", "demo", second)]["stringData"]["networkdata"] == net_data
+    cloud = next(v for v in vm["spec"]["template"]["spec"]["volumes"] if v["name"] == "cloudinitdisk")
+    assert cloud["cloudInitNoCloud"]["networkDataSecretRef"] == {"name": second}
 
 
 def test_restart_rebuilds_claims_from_status():
