@@ -1,20 +1,75 @@
 """FloatingIP controller: address claimed from the external network (kept across
 disassociate / re-associate), a LoadBalancer Service selecting the server's launcher pod,
-status like ``openstack floating ip list``; the claim is released when the FloatingIP goes."""
+status like ``openstack floating ip list``; the claim is released when the FloatingIP goes.
+
+A FloatingIP follows what it names, not only its own changes: a GitOps apply creates it
+together with (and often before) its server or port, and a server may be deleted and
+recreated. So Port events (kopf, on the stream the Port controller already watches), Server
+events (the shared informer; a boot writes a Server many times, and only a change a
+FloatingIP reads counts), SecurityGroup events (the Service's ports) and Network events (the
+external network, missing at first in a GitOps apply too) queue a re-sync of the
+FloatingIPs they affect, found in an index kept from the shared FloatingIP informer
+(`network.association.FloatingIPIndex`). The informer also queues a FloatingIP the index
+has just learnt of, or that names something else now, so an event that came before the
+index knew it is never lost.
+
+The FloatingIP's own create and spec changes stay with kopf, which runs them only once its
+finalizer is on (the claim on another project's network is released by the delete handler):
+the queue re-syncs only FloatingIPs kopf has synced once, and one FloatingIP is never synced
+by two threads at once, nor while its claim is being released.
+"""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
 
 import kopf
 from kubernetes.client.rest import ApiException
 
 from kubestack.k8s import client as k8s
+from kubestack.k8s import objects
 from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import NORMAL, WARNING, post
 from kubestack.k8s.objects import status_diff
-from kubestack.network import floating, naming
+from kubestack.network import association, floating
 from kubestack.network.kube import Kube
 from kubestack.network.ports import PortError
+from kubestack.runtime import informer
 from kubestack.runtime.metrics import instrumented
+from kubestack.runtime.workqueue import WorkQueue
+
+FLOATING_IPS = objects.kubestack("floatingips", "FloatingIP")
+SERVERS = objects.kubestack("servers", "Server")
+
+index = association.FloatingIPIndex()
+queue: WorkQueue | None = None
+# one FloatingIP is synced (or released) by one thread at a time: kopf's handlers and the
+# re-sync queue's workers both take its lock
+_LOCKS = [threading.Lock() for _ in range(64)]
+
+
+def _lock(namespace: str, name: str) -> threading.Lock:
+    return _LOCKS[hash((namespace, name)) % len(_LOCKS)]
+
+
+def _targets(kube: Kube, namespace: str, spec: Mapping[str, Any]) -> tuple[dict | None, dict[str, dict]]:
+    """The Server the FloatingIP maps to and the Ports that matter, as they are now."""
+    if spec.get("port"):
+        port = kube.ours("ports", namespace, spec["port"])
+        device = association.port_device(port)
+        server = kube.ours("servers", namespace, device) if device else None
+        return server, ({spec["port"]: port} if port is not None else {})
+    if spec.get("server"):
+        server = kube.ours("servers", namespace, spec["server"])
+        ports = {}
+        for pname in association.server_port_names(server) if server is not None else []:
+            port = kube.ours("ports", namespace, pname)
+            if port is not None:
+                ports[pname] = port
+        return server, ports
+    return None, {}
 
 
 def _sync(body, namespace, name) -> None:
@@ -33,20 +88,11 @@ def _sync(body, namespace, name) -> None:
             kube.patch_status("floatingips", namespace, name, patch)
             post(body, WARNING, "AllocationFailed", exc.message)
         return
-    server, port, fixed, reason = spec.get("server"), spec.get("port"), spec.get("fixedIpAddress"), None
-    if port and not server:
-        pbody = kube.ours("ports", namespace, port)
-        server = ((pbody or {}).get("spec") or {}).get("deviceId")
-        if pbody is None:
-            reason = f"Port {port} could not be found."
-        if not fixed and pbody:
-            fixed = next((f.get("ipAddress") for f in pbody["spec"].get("fixedIps") or []), None)
-    if server and not fixed:
-        ports = kube.list_ours("ports", namespace, f"{naming.LABEL_SERVER}={server}")
-        ports.sort(key=lambda p: p["metadata"]["name"])
-        fixed = next((f.get("ipAddress") for p in ports for f in p["spec"].get("fixedIps") or []), None)
-    ports = floating.service_ports(k8s.api(), namespace, server) if server else []
-    svc = floating.service(body, address, server, ports)
+    server_body, ports = _targets(kube, namespace, spec)
+    assoc = association.associate(spec, server_body, ports)
+    server = assoc.server if assoc.active else None  # what the Service selects
+    svc_ports = floating.service_ports(k8s.api(), namespace, server, server_body) if server else []
+    svc = floating.service(body, address, server, svc_ports)
     svc_name = svc["metadata"]["name"]
     try:
         cur = kube.core.read_namespaced_service(svc_name, namespace)
@@ -64,28 +110,49 @@ def _sync(body, namespace, name) -> None:
         if exc.status != 404:
             raise
         kube.core.create_namespaced_service(namespace, svc, field_validation="Strict")
-    associated = bool(server) and reason is None
-    desired = {"status": "ACTIVE" if associated else "DOWN", "floatingIpAddress": address,
-               "fixedIpAddress": fixed if associated else None, "server": server if associated else None,
-               "port": port if associated else None, "service": svc_name, "reason": reason,
+    active = assoc.active
+    desired = {"status": "ACTIVE" if active else "DOWN", "floatingIpAddress": address,
+               "fixedIpAddress": assoc.fixed_ip if active else None, "server": server,
+               "port": assoc.port if active else None, "service": svc_name, "reason": assoc.reason,
                "observedGeneration": gen,
                "conditions": set_condition(status.get("conditions"), "Ready", True,
-                                           "Associated" if associated else "Allocated", reason or "", gen)}
+                                           "Associated" if active else "Allocated", assoc.reason or "", gen)}
     patch = status_diff(status, desired)
     if patch:
         kube.patch_status("floatingips", namespace, name, patch)
-        if "status" in patch:
-            post(body, NORMAL, desired["status"].title(),
-                 f"floating IP {address} " + (f"associated with {server} ({fixed})" if associated else "not associated"))
+        if "status" in patch or (active and ({"server", "fixedIpAddress"} & set(patch))):
+            if active:
+                fixed = f" ({assoc.fixed_ip})" if assoc.fixed_ip else ""
+                message = f"floating IP {address} associated with {server}{fixed}"
+            else:
+                message = f"floating IP {address} not associated" + (f": {assoc.reason}" if assoc.reason else "")
+            post(body, NORMAL, desired["status"].title(), message)
 
 
-@kopf.on.resume("kubestack.io", "v1alpha1", "floatingips")
+def _sync_current(namespace: str, name: str, resync: bool = False) -> None:
+    """Sync the FloatingIP as it is now (read under its lock). `resync`: a re-sync for a
+    related object, done only once kopf has synced it (its finalizer is on)."""
+    with _lock(namespace, name):
+        body = objects.get(FLOATING_IPS, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        if resync and (body.get("status") or {}).get("observedGeneration") is None:
+            return  # kopf's create handler has not run yet: it will, and read everything fresh
+        _sync(body, namespace, name)
+
+
+@instrumented("FloatingIP")
+def floatingip_resync(key: tuple[str, str]) -> None:
+    """The work queue's reconcile (raises to be retried with back-off)."""
+    _sync_current(key[0], key[1], resync=True)
+
+
 @kopf.on.create("kubestack.io", "v1alpha1", "floatingips")
 @kopf.on.update("kubestack.io", "v1alpha1", "floatingips", field="spec")
 @instrumented("FloatingIP")
-def floatingip_sync(body, namespace, name, **_):
+def floatingip_sync(namespace, name, **_):
     try:
-        _sync(body, namespace, name)
+        _sync_current(namespace, name)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
 
@@ -93,7 +160,72 @@ def floatingip_sync(body, namespace, name, **_):
 @kopf.on.delete("kubestack.io", "v1alpha1", "floatingips")
 @instrumented("FloatingIP")
 def floatingip_release(body, **_):
+    meta = body["metadata"]
     try:
-        floating.release(k8s.api(), dict(body))
+        with _lock(meta["namespace"], meta["name"]):
+            floating.release(k8s.api(), dict(body))
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
+
+
+# ------------------------------------------------------------------ related objects' events
+# The kopf event handlers are coroutines: an index lookup and a queue add never block, so kopf
+# runs them on its loop, without a hop to an executor thread for every Port or Network event.
+
+
+def _queue(keys) -> None:
+    if queue is not None:
+        for key in keys:
+            queue.add(key)
+
+
+def floating_ip_event(type_: str, body: dict, previous: dict | None) -> None:
+    """Shared FloatingIP informer: keep the index; queue a FloatingIP it has just learnt of
+    (this also re-syncs every FloatingIP once when the operator starts, as kopf's resume
+    would) or that names something else now."""
+    if index.floating_ip_event(type_, body, previous):
+        _queue([(body["metadata"]["namespace"], body["metadata"]["name"])])
+
+
+def server_event(type_: str, body: dict, previous: dict | None) -> None:
+    """Shared Server informer: a server came, went, or changed what a FloatingIP reads."""
+    _queue(index.server_event(type_, body, previous))
+
+
+@kopf.on.event("kubestack.io", "v1alpha1", "ports")
+@instrumented("FloatingIP")
+async def port_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """A port came, went, changed its fixed IPs or its server."""
+    _queue(index.port_event(type, body))
+
+
+@kopf.on.event("kubestack.io", "v1alpha1", "securitygroups")
+@instrumented("FloatingIP")
+async def security_group_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """A group came, went or changed its rules: the Services' ports follow."""
+    _queue(index.security_group_event(type, body))
+
+
+@kopf.on.event("kubestack.io", "v1alpha1", "networks")
+@instrumented("FloatingIP")
+async def network_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """An external network came, went or changed its subnets: the FloatingIPs taking their
+    address from it (ERROR while it did not exist) try again."""
+    _queue(index.network_event(type, body))
+
+
+@kopf.on.startup()
+def floatingip_startup(**_) -> None:
+    global queue
+    queue = WorkQueue("floatingips", floatingip_resync, workers=2)
+    queue.start()
+    for gvr, handler in ((FLOATING_IPS, floating_ip_event), (SERVERS, server_event)):
+        shared = informer.shared(gvr)
+        shared.add_handler(handler)
+        shared.start()
+
+
+@kopf.on.cleanup()
+def floatingip_cleanup(**_) -> None:
+    if queue is not None:
+        queue.stop()

@@ -6,7 +6,9 @@ Kubernetes Services forward ports, not whole addresses (a Service with none is r
 an address with nothing to forward holds it with port 1/TCP, which no rule opens): the Service lists the TCP/UDP/SCTP
 ports the server's security groups allow in (single ports and ranges of up to 64 ports;
 traffic the groups do not allow would be dropped anyway). Disassociating drops the selector
-and the ports but keeps the Service and the claim, so the address survives a re-associate.
+and the ports but keeps the Service and the claim, so the address survives a re-associate;
+so does a FloatingIP whose server or port is missing (see :mod:`.association`, which decides
+what the Service selects and which fixed IP the FloatingIP maps to).
 """
 
 from __future__ import annotations
@@ -65,10 +67,11 @@ def allocate(api, fip: dict) -> tuple[ResolvedNetwork, str]:
     raise last_error
 
 
-def service_ports(api, ns: str, server: str) -> list[dict[str, Any]]:
-    """TCP/UDP/SCTP ports the server's security groups allow in."""
+def service_ports(api, ns: str, server: str, body: dict | None = None) -> list[dict[str, Any]]:
+    """TCP/UDP/SCTP ports the server's security groups allow in (`body`: the Server, when
+    the caller has just read it)."""
     kube = Kube(api)
-    srv = kube.ours("servers", ns, server)
+    srv = body if body is not None else kube.ours("servers", ns, server)
     groups = (srv or {}).get("spec", {}).get("securityGroups", ["default"])
     seen, out = set(), []
     for g in groups:

@@ -1,0 +1,158 @@
+"""Floating IPs follow what they name, as a GitOps apply needs: a FloatingIP applied before
+its server (or port) exists is DOWN with the reason, turns ACTIVE with the server's fixed IP
+and its Service selecting the server once the server boots, goes DOWN again (keeping its
+address) when the server is deleted, and comes back when a server of that name does."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kubernetes import client
+
+from support.compute import (
+    create_flavor, create_image, create_server, custom, events_with, get, wait_for, wait_status,
+)
+
+G, V = "kubestack.io", "v1alpha1"
+
+
+def _create(cluster, ns, kind, plural, name, spec):
+    return custom(cluster).create_namespaced_custom_object(G, V, ns, plural, {
+        "apiVersion": f"{G}/{V}", "kind": kind, "metadata": {"name": name}, "spec": spec})
+
+
+def _network(cluster, ns, name, cidr, **spec):
+    _create(cluster, ns, "Network", "networks", name, {
+        "provider": {"networkType": "bridge", "bridge": "br-" + name[:10]},
+        "subnets": [{"name": f"{name}-v4", "cidr": cidr, "ipVersion": 4}], **spec})
+
+
+@pytest.fixture
+def admin(cluster):
+    """A namespace for the external network (the admin project's, in OpenStack terms)."""
+    core = client.CoreV1Api(cluster.api)
+    ns = f"pub-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": ns, "labels": {"kubestack.io/test": "true"}}})
+    yield ns
+    core.delete_namespace(ns)
+
+
+@pytest.fixture
+def public(cluster, admin):
+    _network(cluster, admin, "public", "172.24.12.0/24", external=True, shared=True)
+    return f"{admin}/public"
+
+
+def _fip(cluster, ns, name="fip"):
+    return get(cluster, ns, "floatingips", name) or {}
+
+
+def _status(cluster, ns, name="fip"):
+    return _fip(cluster, ns, name).get("status") or {}
+
+
+def _service(cluster, ns, name="fip"):
+    return client.CoreV1Api(cluster.api).read_namespaced_service(f"fip-{name}", ns)
+
+
+def _down_with(cluster, ns, reason, name="fip"):
+    return wait_for(lambda: (s := _status(cluster, ns, name)).get("status") == "DOWN"
+                    and reason in (s.get("reason") or "") and s, timeout=60, what=f"DOWN: {reason}")
+
+
+def _active(cluster, ns, fixed, name="fip"):
+    return wait_for(lambda: (s := _status(cluster, ns, name)).get("status") == "ACTIVE"
+                    and s.get("fixedIpAddress") == fixed and s, timeout=60, what=f"ACTIVE on {fixed}")
+
+
+def _fixed_ip(srv, network="private"):
+    return srv["status"]["addresses"][network][0]["addr"]
+
+
+def test_floating_ip_applied_before_its_server_converges(cluster, kubestack, namespace, public):
+    _network(cluster, namespace, "private", "10.50.0.0/24")
+    _create(cluster, namespace, "SecurityGroup", "securitygroups", "web", {"rules": [
+        {"direction": "ingress", "protocol": "tcp", "portRangeMin": 80, "portRangeMax": 80}]})
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+
+    # the FloatingIP first: its address is allocated at once, the association waits
+    _create(cluster, namespace, "FloatingIP", "floatingips", "fip", {"floatingNetwork": public, "server": "web"})
+    st = _down_with(cluster, namespace, "Server web could not be found.")
+    address = st["floatingIpAddress"]
+    assert address.startswith("172.24.12.") and not st.get("fixedIpAddress") and not st.get("server")
+    assert not _service(cluster, namespace).spec.selector
+
+    # the server appears: the FloatingIP follows, with no change of its own
+    create_server(cluster, namespace, "web", flavor, networks=[{"network": "private"}],
+                  securityGroups=["default", "web"])
+    srv = wait_status(cluster, namespace, "web", "ACTIVE")
+    fixed = _fixed_ip(srv)
+    st = _active(cluster, namespace, fixed)
+    assert st["floatingIpAddress"] == address and st["server"] == "web" and st["port"] == "web-0"
+    assert not st.get("reason")
+    svc = _service(cluster, namespace)
+    assert svc.spec.selector == {"vm.kubevirt.io/name": "web"} and svc.spec.load_balancer_ip == address
+    assert [(p.protocol, p.port) for p in svc.spec.ports] == [("TCP", 80)]
+    events_with(cluster, namespace, "fip", "Down", "Active")
+    # and Nova's view shows it next to the fixed IP
+    wait_for(lambda: address in ((get(cluster, namespace, "servers", "web") or {}).get("status") or {}).get(
+        "networks", ""), what="floating IP in the server's networks")
+
+    # the server goes: DOWN, the address kept, the Service selecting nothing
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", "web")
+    st = _down_with(cluster, namespace, "Server web could not be found.")
+    assert st["floatingIpAddress"] == address and not st.get("fixedIpAddress") and not st.get("port")
+    svc = _service(cluster, namespace)
+    assert not svc.spec.selector and svc.spec.load_balancer_ip == address
+
+    # a new server of that name takes the address again
+    wait_for(lambda: not [p for p in custom(cluster).list_namespaced_custom_object(
+        G, V, namespace, "ports")["items"] if p["metadata"]["name"] == "web-0"], what="old port gone")
+    create_server(cluster, namespace, "web", flavor, networks=[{"network": "private"}])
+    srv = wait_status(cluster, namespace, "web", "ACTIVE")
+    st = _active(cluster, namespace, _fixed_ip(srv))
+    assert st["floatingIpAddress"] == address
+    assert _service(cluster, namespace).spec.selector == {"vm.kubevirt.io/name": "web"}
+
+
+def test_floating_ip_applied_before_its_port_converges(cluster, kubestack, namespace, public):
+    _network(cluster, namespace, "private", "10.51.0.0/24")
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+
+    _create(cluster, namespace, "FloatingIP", "floatingips", "fip", {"floatingNetwork": public, "port": "vip"})
+    address = _down_with(cluster, namespace, "Port vip could not be found.")["floatingIpAddress"]
+
+    # the port appears, not bound yet: still DOWN, now for that reason
+    _create(cluster, namespace, "Port", "ports", "vip", {"network": "private",
+                                                         "fixedIps": [{"ipAddress": "10.51.0.100"}]})
+    _down_with(cluster, namespace, "Port vip is not bound to a server.")
+
+    # a server plugs it: ACTIVE on the port's address
+    create_server(cluster, namespace, "app", flavor, networks=[{"port": "vip"}])
+    wait_status(cluster, namespace, "app", "ACTIVE")
+    st = _active(cluster, namespace, "10.51.0.100")
+    assert st["port"] == "vip" and st["server"] == "app" and st["floatingIpAddress"] == address
+    assert _service(cluster, namespace).spec.selector == {"vm.kubevirt.io/name": "app"}
+
+    # the server goes (the user's port stays, as in Neutron): DOWN, address kept
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", "app")
+    st = _down_with(cluster, namespace, "Port vip is")
+    assert st["floatingIpAddress"] == address and not _service(cluster, namespace).spec.selector
+
+    # the port goes: DOWN for that reason
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "ports", "vip")
+    st = _down_with(cluster, namespace, "Port vip could not be found.")
+    assert st["floatingIpAddress"] == address
+
+
+def test_floating_ip_applied_before_its_external_network_gets_an_address(cluster, kubestack, namespace, admin):
+    _create(cluster, namespace, "FloatingIP", "floatingips", "fip", {"floatingNetwork": f"{admin}/public",
+                                                                       "server": "web"})
+    wait_for(lambda: (s := _status(cluster, namespace)).get("status") == "ERROR"
+             and "could not be found" in s.get("reason", "") and s, timeout=60, what="ERROR: no network")
+    _network(cluster, admin, "public", "172.24.13.0/24", external=True, shared=True)
+    st = _down_with(cluster, namespace, "Server web could not be found.")
+    assert st["floatingIpAddress"].startswith("172.24.13.")
