@@ -289,17 +289,25 @@ def test_protected_and_in_use_objects_are_not_deleted(running, custom, namespace
     assert vol["status"]["attachments"][0]["server"] == "holder"
     assert vol["status"]["attachedTo"].startswith("Attached to holder")
 
-    for plural, name, why in (("images", "keep", "protected"), ("images", "used", "in use by server"),
-                              ("volumes", "attached", "attached to holder")):
+    # a protected image: Glance's 403, at admission; the image is not even marked for deletion
+    with pytest.raises(ApiException) as refused:
+        custom.delete_namespaced_custom_object(G, V, namespace, "images", "keep")
+    assert refused.value.status == 403 and "Image keep is protected" in refused.value.body
+    assert not get(custom, namespace, "images", "keep")["metadata"].get("deletionTimestamp")
+
+    # in use: held by the finalizer until unused, as Kubernetes protects a PVC in use
+    for plural, name, why in (("images", "used", "in use by server"), ("volumes", "attached", "attached to holder")):
         custom.delete_namespaced_custom_object(G, V, namespace, plural, name)
         obj = eventually(lambda: (o := get(custom, namespace, plural, name)) and
                          why in ((o.get("status") or {}).get("reason") or "") and o)
         assert obj["metadata"]["deletionTimestamp"]
     eventually(lambda: {e.involved_object.name for e in client.CoreV1Api(custom.api_client).list_namespaced_event(
-        namespace).items if e.reason == "DeleteRefused"} >= {"keep", "used", "attached"})  # posted asynchronously
+        namespace).items if e.reason == "DeleteRefused"} >= {"used", "attached"})  # posted asynchronously
 
-    # unprotect / detach: the deletions go through
+    # unprotect, then delete; detach: the deletions go through
     custom.patch_namespaced_custom_object(G, V, namespace, "images", "keep", {"spec": {"protected": False}})
+    assert get(custom, namespace, "images", "keep") is not None  # unprotecting deletes nothing
+    custom.delete_namespaced_custom_object(G, V, namespace, "images", "keep")
     gone(custom, namespace, "images", "keep")
     custom.patch_namespaced_custom_object(G, V, namespace, "servers", "holder",
                                           {"spec": {"blockDeviceMapping": []}})

@@ -274,6 +274,9 @@ class KindInfo:
     categories: tuple[str, ...] = ("kubestack",)
     # CEL rules on the whole object (may read metadata.name).
     root_validations: tuple[dict[str, str], ...] = ()
+    # CEL rules a DELETE must pass, on `oldObject` (a CRD's own rules never see a delete):
+    # {"expression": ..., "messageExpression": ...}; crdgen makes a ValidatingAdmissionPolicy
+    deletion_rules: tuple[dict[str, str], ...] = ()
     group: str = API_GROUP
     version: str = API_VERSION
     extra: dict[str, Any] = field(default_factory=dict)

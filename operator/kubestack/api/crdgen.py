@@ -1,4 +1,6 @@
-"""Generate the CustomResourceDefinitions in ``crds/`` from the API models.
+"""Generate the CustomResourceDefinitions in ``crds/`` from the API models (with, for a kind
+that has deletion rules, the ValidatingAdmissionPolicy and binding that enforce them: a CRD's
+own validation never sees a DELETE).
 
     python -m kubestack.api.crdgen            # write crds/<plural>.kubestack.io.yaml
     python -m kubestack.api.crdgen --check    # exit 1 listing files that differ
@@ -78,8 +80,34 @@ def crd(info: KindInfo) -> dict[str, Any]:
     }
 
 
+def deletion_policy(info: KindInfo) -> list[dict[str, Any]]:
+    """The ValidatingAdmissionPolicy refusing a DELETE of `info`'s kind that breaks one of its
+    deletion rules, and its binding (Deny); none when the kind has no such rule."""
+    if not info.deletion_rules:
+        return []
+    name = f"{info.crd_name}-deletion"
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": [info.group], "apiVersions": [info.version],
+                "operations": ["DELETE"], "resources": [info.plural]}]},
+            "validations": [{**rule, "reason": "Forbidden"} for rule in info.deletion_rules],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "validationActions": ["Deny"]},
+    }
+    return [policy, binding]
+
+
 def render(info: KindInfo) -> str:
-    return HEADER + yaml.safe_dump(crd(info), sort_keys=False, width=100, allow_unicode=True)
+    return HEADER + yaml.safe_dump_all([crd(info), *deletion_policy(info)], sort_keys=False, width=100,
+                                       allow_unicode=True)
 
 
 def file_name(info: KindInfo) -> str:

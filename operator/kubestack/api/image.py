@@ -173,6 +173,13 @@ INFO = KindInfo(
     scope=Scope.NAMESPACED, spec_model=ImageSpec, status_model=ImageStatus,
     resource_model=Image,
     description="A Glance image: a disk image servers and volumes are created from.",
+    # Glance answers 403 to deleting a protected image: refused at admission here too, rather
+    # than left Terminating by the finalizer and deleted the moment protected is unset
+    deletion_rules=({
+        "expression": "!(has(oldObject.spec.protected) && oldObject.spec.protected)",
+        "messageExpression": "'Image ' + oldObject.metadata.name + ' is protected and cannot be deleted "
+                             "(unset spec.protected first).'",
+    },),
     printer_columns=(
         PrinterColumn("Status", ".status.status"),
         PrinterColumn("Visibility", ".spec.visibility"),

@@ -1,10 +1,13 @@
 """Image controller (Glance): fills the golden PVC through a CDI DataVolume and reports
 queued -> importing (with progress) -> active, or killed with the importer's reason.
 
-Deletion is refused (the finalizer stays, status.reason and a Warning Event say why, retried
-every few seconds) while the image is `protected` or a Server references it (spec.image,
-bootVolume.image or an image block device mapping, in any project) or a Volume is still being
-copied from it. The golden DataVolume/PVC is owned by the Image and goes with it.
+Deleting a `protected` image is refused at admission (the ValidatingAdmissionPolicy crdgen
+makes from the kind's deletion rule: Glance's 403). Deletion is held (the finalizer stays,
+status.reason and a Warning Event say why, retried every few seconds) while a Server references
+the image (spec.image, bootVolume.image or an image block device mapping, in any project) or a
+Volume is still being copied from it, as Kubernetes holds a PVC in use; the protected check
+stays here too, for a cluster where the policy is not installed. The golden DataVolume/PVC is
+owned by the Image and goes with it.
 """
 
 from __future__ import annotations

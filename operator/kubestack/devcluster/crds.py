@@ -1,4 +1,5 @@
-"""Install CustomResourceDefinitions from YAML files and wait until they are Established."""
+"""Install CustomResourceDefinitions from YAML files and wait until they are Established, with
+the ValidatingAdmissionPolicies (and bindings) the same files carry."""
 
 from __future__ import annotations
 
@@ -12,12 +13,39 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 CRD_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "hack" / "crds")
 
 
-def crd_manifests(dirs: tuple[Path, ...] = CRD_DIRS) -> list[dict]:
+def _manifests(dirs: tuple[Path, ...]) -> list[dict]:
     docs = []
     for d in dirs:
         for path in sorted(d.glob("*.yaml")):
             docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-    return [doc for doc in docs if doc.get("kind") == "CustomResourceDefinition"]
+    return docs
+
+
+def crd_manifests(dirs: tuple[Path, ...] = CRD_DIRS) -> list[dict]:
+    return [doc for doc in _manifests(dirs) if doc.get("kind") == "CustomResourceDefinition"]
+
+
+def _install_policies(api, dirs: tuple[Path, ...]) -> None:
+    """Create or replace the admission policies and bindings in `dirs`."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    admission = client.AdmissionregistrationV1Api(api)
+    methods = {"ValidatingAdmissionPolicy": "validating_admission_policy",
+               "ValidatingAdmissionPolicyBinding": "validating_admission_policy_binding"}
+    for doc in _manifests(dirs):
+        kind = methods.get(doc.get("kind"))
+        if kind is None:
+            continue
+        name = doc["metadata"]["name"]
+        try:
+            getattr(admission, f"create_{kind}")(doc)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise RuntimeError(f"{doc['kind']} {name} was refused: {exc.body}") from exc
+            current = getattr(admission, f"read_{kind}")(name)
+            doc = {**doc, "metadata": {**doc["metadata"], "resourceVersion": current.metadata.resource_version}}
+            getattr(admission, f"replace_{kind}")(name, doc)
 
 
 def install_crds(kubeconfig: Path, dirs: tuple[Path, ...] = CRD_DIRS, timeout: float = 60.0) -> list[str]:
@@ -27,7 +55,8 @@ def install_crds(kubeconfig: Path, dirs: tuple[Path, ...] = CRD_DIRS, timeout: f
 
     from kubestack.devcluster.clients import api_client
 
-    ext = client.ApiextensionsV1Api(api_client(kubeconfig))
+    api = api_client(kubeconfig)
+    ext = client.ApiextensionsV1Api(api)
     names = []
     for crd in crd_manifests(dirs):
         name = crd["metadata"]["name"]
@@ -51,4 +80,5 @@ def install_crds(kubeconfig: Path, dirs: tuple[Path, ...] = CRD_DIRS, timeout: f
             time.sleep(0.2)
     if pending:
         raise RuntimeError(f"CRDs not Established after {timeout:.0f}s: {sorted(pending)}")
+    _install_policies(api, dirs)
     return names

@@ -18,7 +18,20 @@ CRDS = REPO / "crds"
 
 
 def load(info):
-    return yaml.safe_load((CRDS / crdgen.file_name(info)).read_text())
+    """The kind's CRD (its file may go on with the kind's deletion policy)."""
+    return next(yaml.safe_load_all((CRDS / crdgen.file_name(info)).read_text()))
+
+
+def test_deletion_rules_become_a_denying_policy_on_delete_only():
+    image = next(i for i in ALL_KINDS if i.kind == "Image")
+    policy, binding = list(yaml.safe_load_all((CRDS / crdgen.file_name(image)).read_text()))[1:]
+    rules = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rules == [{"apiGroups": ["kubestack.io"], "apiVersions": ["v1alpha1"],
+                      "operations": ["DELETE"], "resources": ["images"]}]
+    assert "oldObject.spec.protected" in policy["spec"]["validations"][0]["expression"]
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    assert all(len(list(yaml.safe_load_all((CRDS / crdgen.file_name(i)).read_text()))) == 1
+               for i in ALL_KINDS if not i.deletion_rules)
 
 
 def test_committed_crds_match_the_models():
