@@ -223,10 +223,12 @@ def root_disk_holder(server: Mapping[str, Any], dv: Mapping[str, Any]) -> str:
     * "kept": a deleted namesake kept it (`retainRootDisk`): someone's data, never reused as
       this server's disk nor deleted by it."""
     uid = server["metadata"].get("uid")
+    if not uid:
+        return "ours"  # a Server not stored (played by hand): its disks carry no uid to tell apart
     dmeta = dv.get("metadata") or {}
     owners = {o.get("uid") for o in dmeta.get("ownerReferences") or []}
     made_for = (dmeta.get("annotations") or {}).get(names.ANN_SERVER_UID)
-    if uid and (made_for == uid or uid in owners):
+    if made_for == uid or uid in owners:
         return "ours"
     if dmeta.get("deletionTimestamp") or owners:
         return "deleting"
@@ -239,7 +241,9 @@ def root_disk_owner_patch(server: Mapping[str, Any], dv: Mapping[str, Any]) -> d
     the disk was made, and the owner reference is what the garbage collector acts on. None
     when nothing is to change. The resourceVersion makes it fail rather than overwrite an
     owner list changed meanwhile."""
-    uid = server["metadata"]["uid"]
+    uid = server["metadata"].get("uid")
+    if not uid:
+        return None  # a Server not stored cannot own anything
     dmeta = dv["metadata"]
     current = list(dmeta.get("ownerReferences") or [])
     others = [o for o in current if o.get("uid") != uid]

@@ -71,3 +71,11 @@ def test_other_owners_are_left_alone():
     backup = {"apiVersion": "example.com/v1", "kind": "Backup", "name": "b1", "uid": "uid-backup"}
     dv["metadata"]["ownerReferences"] = [*dv["metadata"]["ownerReferences"], backup]
     assert disks.root_disk_owner_patch(s, dv)["metadata"]["ownerReferences"] == [backup]
+
+
+def test_a_server_not_stored_yet_owns_what_it_finds_and_patches_nothing():
+    unstored = server()
+    del unstored["metadata"]["uid"]
+    dv = stored(rendering.root_disk_data_volume(unstored, image()))
+    assert "ownerReferences" not in dv["metadata"] and disks.root_disk_holder(unstored, dv) == "ours"
+    assert disks.root_disk_owner_patch(unstored, dv) is None
