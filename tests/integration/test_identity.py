@@ -5,6 +5,7 @@ survives an operator restart, and safe project deletion."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 import signal
 import time
 import uuid
@@ -126,8 +127,10 @@ def test_project_is_realised_as_namespace_bindings_quota_and_default_group(clust
     member = rbac.read_namespaced_role_binding("kubestack-project-member", a)
     assert [(s.kind, s.name) for s in member.subjects] == [("Group", "devs")]
     quota = core.read_namespaced_resource_quota("kubestack-quota", a)
-    assert quota.spec.hard == {"persistentvolumeclaims": "7",
-                               "count/volumesnapshots.snapshot.storage.k8s.io": "3"}
+    assert quota.spec.hard["persistentvolumeclaims"] == "7"
+    assert quota.spec.hard["count/volumesnapshots.snapshot.storage.k8s.io"] == "3"
+    assert quota.spec.hard["count/images.kubestack.io"] == "1"
+    assert quota.status.hard == quota.spec.hard  # ACTIVE only once Kubernetes counts it
     sg = custom(cluster.api).get_namespaced_custom_object(G, V, a, "securitygroups", "default")
     assert len(sg["spec"]["rules"]) == 4
 
@@ -154,6 +157,44 @@ def _binding(rbac, ns, role):
 
 def _binding_gone(rbac, ns, role) -> bool:
     return _binding(rbac, ns, role) is None
+
+
+def test_per_object_quotas_are_enforced_at_admission(cluster, operator):
+    """Key pairs, networks, security groups ... (Nova's and Neutron's per-object quotas) are
+    counted by Kubernetes' quota admission: the create over the limit is refused, race-free."""
+    name = f"q-{uid()}"
+    make_project(cluster, name, members=[{"user": "quinn", "role": "member"}],
+                 quotas={"keyPairs": 2, "securityGroups": 1})  # the default group takes the one
+    wait_active(cluster, name)
+    quinn = custom(cluster.impersonate("quinn"))
+
+    def create(i):
+        try:
+            quinn.create_namespaced_custom_object(G, V, name, "keypairs", keypair(f"k{i}"))
+            return None
+        except ApiException as exc:
+            return exc
+
+    with ThreadPoolExecutor(6) as pool:  # six racing for two slots
+        results = list(pool.map(create, range(6)))
+    refused = [r for r in results if r is not None]
+    assert len(refused) == 4 and all(r.status == 403 and "exceeded quota" in r.body for r in refused)
+    assert len(quinn.list_namespaced_custom_object(G, V, name, "keypairs")["items"]) == 2
+    with pytest.raises(ApiException) as exc:
+        quinn.create_namespaced_custom_object(G, V, name, "securitygroups", {
+            "apiVersion": f"{G}/{V}", "kind": "SecurityGroup", "metadata": {"name": "web"}, "spec": {}})
+    assert exc.value.status == 403 and "count/securitygroups.kubestack.io" in exc.value.body
+    # a higher quota admits it
+    custom(cluster.api).patch_cluster_custom_object(G, V, "projects", name,
+                                                    {"spec": {"quotas": {"securityGroups": 2}}})
+    wait_for("quota raised", lambda: forbidden_not(lambda: quinn.create_namespaced_custom_object(
+        G, V, name, "securitygroups", {"apiVersion": f"{G}/{V}", "kind": "SecurityGroup",
+                                       "metadata": {"name": "web"}, "spec": {}})))
+
+
+def forbidden_not(call) -> bool:
+    """True once `call` goes through (it is refused while the quota is not raised yet)."""
+    return not forbidden(call)
 
 
 def test_tenant_isolation_with_real_rbac(cluster, operator):

@@ -231,22 +231,27 @@ def _delete_cluster_roles(project: str) -> None:
                     raise
 
 
-def _sync_resource_quota(project: str, quotas: dict[str, int]) -> None:
+def _sync_resource_quota(project: str, quotas: dict[str, int]) -> bool:
+    """Bring the ResourceQuota to the Project's quotas; True once Kubernetes' quota controller
+    has counted it as it is (until then the API server refuses every create it limits with
+    "status unknown for quota")."""
     body = rbac.resource_quota(project, quotas)
+    want = body["spec"]["hard"]
     try:
         current = core().read_namespaced_resource_quota(rbac.QUOTA_NAME, project)
     except ApiException as exc:
         if exc.status != 404:
             raise
         core().create_namespaced_resource_quota(project, body, field_validation=STRICT)
-        return
+        return not want
     have = dict(current.spec.hard or {})
-    want = body["spec"]["hard"]
     if have != want:
         hard: dict[str, str | None] = {k: None for k in have if k not in want}
         hard.update(want)
         core().patch_namespaced_resource_quota(rbac.QUOTA_NAME, project, {"spec": {"hard": hard}},
                                                field_validation=STRICT)
+        return False
+    return dict((current.status and current.status.hard) or {}) == want
 
 
 def _ensure_default_security_group(project: str) -> None:
@@ -303,7 +308,9 @@ def _reconcile(body: dict) -> None:
         _sync_role_bindings(name, rbac.role_bindings(name, members, spec.enabled))
         owner = objects.owner_reference(body, controller=True)
         _sync_cluster_roles(rbac.project_cluster_roles(name, members, spec.enabled, owner))
-        _sync_resource_quota(name, quotas)
+        if not _sync_resource_quota(name, quotas):
+            # not ACTIVE before its quota is counted: what is applied in it next would be refused
+            raise kopf.TemporaryError(f"waiting for the quota controller to count project {name}", delay=1)
         _ensure_default_security_group(name)
         use, _ = _count(name)
     except ApiException as exc:

@@ -11,10 +11,15 @@
   ``kubestack:project:<p>:admin`` lets the project's admins update and patch it — members
   and quotas live in its spec. Both are owned by the Project (garbage collected with it)
   and deleted explicitly when it is finalised.
-- A ResourceQuota ``kubestack-quota`` for what Kubernetes can count itself, as a backstop
-  under the operator's ledger (which is what enforces every quota, with Nova's messages):
+- A ResourceQuota ``kubestack-quota`` for what Kubernetes can count itself. Object counts
+  (``count/<plural>.kubestack.io``) enforce the per-object quotas at admission, race-free,
+  as Neutron and Nova refuse the create: networks, ports, routers, floating IPs, security
+  groups, key pairs, server groups, images; VolumeSnapshot objects = snapshots. Subnets and
+  security group rules live inside their objects, so Kubernetes cannot count them (the
+  Project's status still shows them). Under the operator's ledger (which enforces instances,
+  cores, ram, volumes and gigabytes, with Nova's and Cinder's messages) it is a backstop:
   ``persistentvolumeclaims`` = volumes + instances + images (every Volume, every Server's
-  root disk and every project Image is one PVC), and VolumeSnapshot objects = snapshots.
+  root disk and every project Image is one PVC).
   ``requests.storage`` is deliberately not set to ``gigabytes``: gigabytes is Cinder's
   quota on Volumes, while root disks (sized by the flavor, which Nova does not bound) and
   image PVCs live in the same namespace and Kubernetes cannot tell them apart; a storage
@@ -148,10 +153,24 @@ def project_cluster_roles(project: str, members: Iterable[Mapping[str, Any]], en
     return out
 
 
+# Project quota (wire name) -> the kubestack.io resource whose objects it counts
+COUNTED_OBJECTS = {
+    "networks": "networks", "ports": "ports", "routers": "routers", "floatingIps": "floatingips",
+    "securityGroups": "securitygroups", "keyPairs": "keypairs", "serverGroups": "servergroups",
+    "images": "images",
+}
+
+
 def quota_hard(quotas: Mapping[str, int]) -> dict[str, str]:
     """ResourceQuota ``spec.hard`` from the Project's quotas (wire names); see the module
     docstring for what is and is not counted by Kubernetes."""
+    from kubestack import API_GROUP
+
     hard: dict[str, str] = {}
+    for quota, plural in COUNTED_OBJECTS.items():
+        limit = int(quotas.get(quota, -1))
+        if limit >= 0:
+            hard[f"count/{plural}.{API_GROUP}"] = str(limit)
     pvc_parts = [int(quotas.get(k, -1)) for k in ("volumes", "instances", "images")]
     if all(v >= 0 for v in pvc_parts):
         hard["persistentvolumeclaims"] = str(sum(pvc_parts))

@@ -99,10 +99,18 @@ def test_per_project_cluster_roles():
 def test_resource_quota_backstop():
     quotas = Project.from_k8s({"spec": {"quotas": {"volumes": 5, "instances": 3, "images": 2,
                                                    "snapshots": 4}}}).spec.quotas.to_k8s()
-    assert rbac.quota_hard(quotas) == {"persistentvolumeclaims": "10",
-                                       "count/volumesnapshots.snapshot.storage.k8s.io": "4"}
+    hard = rbac.quota_hard(quotas)
+    assert hard["persistentvolumeclaims"] == "10"
+    assert hard["count/volumesnapshots.snapshot.storage.k8s.io"] == "4"
+    # per-object quotas Kubernetes counts at admission (OpenStack's defaults where not set)
+    assert {k: v for k, v in hard.items() if k.endswith(".kubestack.io")} == {
+        "count/networks.kubestack.io": "100", "count/ports.kubestack.io": "500",
+        "count/routers.kubestack.io": "10", "count/floatingips.kubestack.io": "50",
+        "count/securitygroups.kubestack.io": "10", "count/keypairs.kubestack.io": "100",
+        "count/servergroups.kubestack.io": "10", "count/images.kubestack.io": "2"}
     defaults = Project.from_k8s({"spec": {}}).spec.quotas.to_k8s()
     assert "persistentvolumeclaims" not in rbac.quota_hard(defaults)  # images unlimited by default
+    assert "count/images.kubestack.io" not in rbac.quota_hard(defaults)
     assert "requests.storage" not in rbac.quota_hard(quotas)
 
 
