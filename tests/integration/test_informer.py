@@ -1,10 +1,13 @@
 """The operator's informers against the real API server: list, then watch; a late handler is
-told what is already there; a relist reports what went away while nobody watched."""
+told what is already there; a relist reports what went away while nobody watched; an optional
+informer started before its CRD exists syncs once the CRD is installed (what the simulator
+relies on), and waits again when the CRD is deleted."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 from kubernetes import client
@@ -102,3 +105,62 @@ def test_relist_reports_deletions_missed_while_not_watching(cluster, namespace):
     assert ("MODIFIED", "kept") in seen.events
     assert informer.store.get(namespace, "gone") is None
     assert informer.store.get(namespace, "kept")["data"] == {"v": "2"}
+
+
+def _widget_crd(group: str) -> dict:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1", "served": True, "storage": True,
+                               "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                                                              "x-kubernetes-preserve-unknown-fields": True}}}]},
+    }
+
+
+def _eventually(check, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met")
+        time.sleep(0.1)
+    return value
+
+
+def test_an_optional_informer_started_before_its_crd_syncs_once_it_is_installed(cluster, namespace):
+    ext = client.ApiextensionsV1Api(cluster.api)
+    custom = client.CustomObjectsApi(cluster.api)
+    group = f"t{uuid.uuid4().hex[:8]}.kubestack.test"
+    optional = Informer(cluster.api, f"{group}/v1", "widgets", "Widget", optional=True, recheck=0.2)
+    required = Informer(cluster.api, f"{group}/v1", "widgets", "Widget")
+    seen = Recorder()
+    optional.add_handler(seen)
+    optional.start()
+    required.start()
+    try:
+        # nothing served: the optional one counts as synced (empty); the required one waits
+        assert optional.wait_synced(30)
+        assert optional.served is False and len(optional.store) == 0
+        assert not required.wait_synced(1)
+
+        ext.create_custom_resource_definition(_widget_crd(group))
+        try:
+            _eventually(lambda: optional.served)
+            custom.create_namespaced_custom_object(group, "v1", namespace, "widgets", {
+                "apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 1}})
+            seen.wait_for(("ADDED", "w1"), timeout=60)
+            assert optional.subresources == {"status"}
+            assert optional.store.get(namespace, "w1")["spec"] == {"size": 1}
+            assert required.wait_synced(60)  # retried until the CRD was served
+            _eventually(lambda: required.store.get(namespace, "w1"))
+        finally:
+            ext.delete_custom_resource_definition(f"widgets.{group}")
+        # the CRD's objects are deleted (and reported) before it stops being served
+        seen.wait_for(("DELETED", "w1"), timeout=60)
+        _eventually(lambda: optional.served is False)
+        assert len(optional.store) == 0
+    finally:
+        optional.stop()
+        required.stop()

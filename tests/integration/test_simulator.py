@@ -1,7 +1,8 @@
 """The simulator against the real local control plane: VMs boot onto their pinned node with
 addresses, stop, pause through the adapter, migrate, fail with their node; DataVolumes import
-(or fail), PVCs bind and expand, VolumeSnapshots become ready; and a settled cluster gets no
-writes. The simulator runs in a thread of the test process, with its own API client."""
+(or fail), PVCs bind and expand, VolumeSnapshots become ready (a pre-provisioned content only
+for the snapshot it names); and a settled cluster gets no writes. The simulator runs in a thread
+of the test process, with its own API client."""
 
 from __future__ import annotations
 
@@ -394,6 +395,41 @@ def test_volume_snapshot_becomes_ready_and_restores(sim, api, namespace):
     api_request(api, "POST", f"/apis/cdi.kubevirt.io/v1beta1/namespaces/{namespace}/datavolumes",
                 body=dv("restored", {"snapshot": {"namespace": namespace, "name": "snap-1"}}, size="2Gi"))
     eventually(lambda: dv_phase(api, namespace, "restored", "Succeeded"))
+
+
+def test_a_preprovisioned_content_binds_only_the_snapshot_it_names(sim, api, namespace):
+    snapshots = f"/apis/snapshot.storage.k8s.io/v1/namespaces/{namespace}/volumesnapshots"
+    contents = "/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents"
+    cname = f"pre-{namespace}"
+    api_request(api, "POST", contents, body={
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent", "metadata": {"name": cname},
+        "spec": {"deletionPolicy": "Retain", "driver": "simulated.kubestack.io",
+                 "source": {"snapshotHandle": "imported-1"},
+                 "volumeSnapshotRef": {"namespace": namespace, "name": "mine"}}})
+    try:
+        def snapshot(name):
+            api_request(api, "POST", snapshots, body={
+                "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": name},
+                "spec": {"source": {"volumeSnapshotContentName": cname}}})
+
+        def status(name):
+            return api_request(api, "GET", f"{snapshots}/{name}").get("status") or {}
+
+        snapshot("stranger")  # first, and at the same time as the one the content names
+        snapshot("mine")
+        mine = eventually(lambda: (s := status("mine")).get("readyToUse") and s)
+        assert mine["boundVolumeSnapshotContentName"] == cname and "error" not in mine
+        stranger = eventually(lambda: (s := status("stranger")).get("error") and s)
+        assert stranger["readyToUse"] is False and "boundVolumeSnapshotContentName" not in stranger
+        assert stranger["error"]["message"] == f"VolumeSnapshotContent [{cname}] is bound to a different snapshot"
+        content = api_request(api, "GET", f"{contents}/{cname}")
+        uid = api_request(api, "GET", f"{snapshots}/mine")["metadata"]["uid"]
+        assert content["spec"]["volumeSnapshotRef"]["uid"] == uid
+        assert content["status"]["readyToUse"] is True and content["status"]["snapshotHandle"] == "imported-1"
+        assert sim.wait_idle(WAIT)
+        assert status("stranger")["readyToUse"] is False and status("mine")["readyToUse"] is True
+    finally:
+        api_request(api, "DELETE", f"{contents}/{cname}")
 
 
 def test_addvolume_hotplugs_into_the_running_vmi(sim, api, namespace):

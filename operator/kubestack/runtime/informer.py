@@ -14,6 +14,16 @@ told about every object already listed (as ADDED); `wait_synced` returns once th
 is in the Store; a watch resumes from the last resourceVersion seen (bookmarks included) and
 relists after 410 Gone or a broken stream, and a relist reports what disappeared meanwhile as
 DELETED.
+
+An `optional` informer is for a resource that may not be served: a CRD installed after the
+process started (or removed while it runs). Until API discovery lists the resource, the informer
+counts as synced with an empty Store (there is nothing to list) and asks discovery again every
+`recheck` seconds; once the resource is served it lists and watches as usual, and if the resource
+goes away (a 404) it waits for it again, keeping its Store (a CRD's objects are deleted, and
+reported, before the CRD stops being served). `served` and `subresources` say what discovery
+last said, for callers that write to the resource (`"status" in subresources`: whether status
+is written through /status). A required informer (the default) never counts as synced before
+its first list, and retries a 404 like any other error.
 """
 
 from __future__ import annotations
@@ -40,14 +50,23 @@ PAGE = 500
 
 class Informer:
     def __init__(self, api: Any, api_version: str, plural: str, kind: str, store: Store | None = None,
-                 namespace: str | None = None):
+                 namespace: str | None = None, *, optional: bool = False, recheck: float = 5.0):
         """Watch every `plural` of `api_version` ("v1", "kubevirt.io/v1"), in all namespaces
-        or in `namespace`."""
+        or in `namespace`; `optional`: the resource may not be served yet (see the module's
+        docstring), looked for again every `recheck` seconds until it is."""
         self.api = api
         root = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         self.path = f"{root}/namespaces/{namespace}/{plural}" if namespace else f"{root}/{plural}"
+        self.discovery_path = root
         self.api_version = api_version
+        self.plural = plural
         self.kind = kind
+        self.optional = optional
+        self.recheck = recheck
+        # what the API server said last: None until known (a required informer learns only that
+        # its list worked); subresources ("status", "scale", ...) are known from discovery
+        self.served: bool | None = None
+        self.subresources: frozenset[str] = frozenset()
         self.store = store if store is not None else Store(kind)
         self._handlers: list[Handler] = []
         self._dispatching = threading.Lock()  # handlers see events one at a time, in order
@@ -91,21 +110,53 @@ class Informer:
         rv = ""
         while not self._stop.is_set():
             try:
+                if self.optional and not self.served and not self._discover():
+                    self._mark_synced()  # nothing is served, so nothing to list: an empty Store
+                    self._stop.wait(self.recheck)
+                    continue
                 if not rv:
                     rv = self._relist()
                 rv = self._watch(rv)
             except ApiError as exc:
-                if exc.status == 410:  # our resourceVersion is compacted away: start over
-                    rv = ""
-                    continue
-                log.warning("informer %s: %s; relisting", self.kind, exc)
                 rv = ""
+                if exc.status == 410:  # our resourceVersion is compacted away: start over
+                    continue
+                if exc.status == 404 and self.optional:
+                    if self.served:
+                        log.info("informer %s: %s is no longer served; waiting for it", self.kind, self.path)
+                    self.served = False
+                else:
+                    log.warning("informer %s: %s; relisting", self.kind, exc)
                 self._stop.wait(1.0)
             except Exception as exc:  # noqa: BLE001 - a dropped connection: resume the watch
                 if self._stop.is_set():
                     return
                 log.debug("informer %s: watch ended (%s); resuming", self.kind, exc)
                 self._stop.wait(0.5)
+
+    def _discover(self) -> bool:
+        """Ask API discovery whether the resource is served (and with which subresources)."""
+        try:
+            doc = api_request(self.api, "GET", self.discovery_path, timeout=30) or {}
+        except ApiError as exc:
+            if exc.status != 404:  # 404: the whole group-version is not served
+                raise
+            doc = {}
+        names = [r.get("name", "") for r in doc.get("resources") or []]
+        served = self.plural in names
+        prefix = self.plural + "/"
+        self.subresources = frozenset(n[len(prefix):] for n in names if n.startswith(prefix))
+        if served and self.served is False:
+            log.info("informer %s: %s is now served", self.kind, self.path)
+        elif not served and self.served is None:
+            log.info("informer %s: %s is not served (yet); looking again every %gs",
+                     self.kind, self.path, self.recheck)
+        self.served = served
+        return served
+
+    def _mark_synced(self) -> None:
+        with self._dispatching:
+            self._synced.set()
 
     def _relist(self) -> str:
         items: list[dict] = []
@@ -126,8 +177,8 @@ class Informer:
             obj.setdefault("kind", self.kind)
             obj.setdefault("apiVersion", self.api_version)
             self._dispatch("ADDED", obj)
-        with self._dispatching:
-            self._synced.set()
+        self.served = True
+        self._mark_synced()
         return rv
 
     def _watch(self, rv: str) -> str:

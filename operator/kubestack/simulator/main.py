@@ -5,8 +5,10 @@ and timers in finalizers) on the objects they serve, and the operator itself run
 VirtualMachines too; the simulator must write nothing but what KubeVirt/CDI/a CSI driver would,
 and leave objects deletable when it is not running. So:
 
-* one informer thread per resource: list, then watch from the list's resourceVersion (relist on
-  410 Gone), keeping a cache of plain dicts;
+* one informer per resource (`runtime.informer.Informer`, the operator's: list, then watch from
+  the list's resourceVersion, relist on 410 Gone; `optional`, so a CRD that is not served yet
+  turns its part off until it is installed), whose handler folds each event into a cache of
+  plain dicts the decisions read under one lock;
 * every event enqueues the object's key and the keys that depend on it (a VMI event wakes its VM,
   a PVC event the DataVolume and VMs using it, a Node event the VMIs on it, ...);
 * several workers (default 8) reconcile keys from a deduplicating queue (`workqueue`), never
@@ -21,6 +23,7 @@ and leave objects deletable when it is not running. So:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -28,9 +31,8 @@ import time
 from collections import Counter, OrderedDict, defaultdict
 from typing import Any, Callable, Hashable, Mapping
 
-from kubernetes.watch.watch import iter_resp_lines
-
 from kubestack.k8s.rest import ApiError, api_request
+from kubestack.runtime.informer import Informer
 from kubestack.simulator import cdi, kubevirt, storage
 from kubestack.simulator.common import (
     RESOURCES, Key, Outcome, SimConfig, World, Write, get,
@@ -180,11 +182,10 @@ class Simulator:
         self.workers = workers
         self.lock = threading.RLock()
         self.cache: dict[str, dict] = {k: {} for k in WATCHED}
-        self.served: dict[str, bool] = {}
-        self.has_status: dict[str, bool] = {}
+        self.informers: dict[str, Informer] = {
+            k: Informer(api, RESOURCES[k].api_version, RESOURCES[k].plural, k, optional=True) for k in WATCHED}
         self.queue = WorkQueue(group=self._group)
         self.stop_event = threading.Event()
-        self.synced: dict[str, threading.Event] = {k: threading.Event() for k in WATCHED}
         self.deps: dict[Key, set[Key]] = {}
         self.dependents: dict[Key, set[Key]] = defaultdict(set)
         self.pod_ips = PodIPs()
@@ -193,41 +194,36 @@ class Simulator:
         self.writes: Counter = Counter()
         self.errors: Counter = Counter()
         self._last_sent: dict[tuple, tuple[str, int]] = {}
-        self._threads: list[threading.Thread] = []
-        self._responses: dict[str, Any] = {}
+        self._workers: list[threading.Thread] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, sync_timeout: float = 60.0) -> None:
-        self._discover()
+        for kind, informer in self.informers.items():
+            informer.add_handler(functools.partial(self._on_event, kind))
+            informer.start()
+        deadline = time.time() + sync_timeout
+        for kind, informer in self.informers.items():
+            if not informer.wait_synced(max(deadline - time.time(), 0.1)):
+                raise RuntimeError(f"simulator: could not list {kind} within {sync_timeout}s")
+        for kind in WATCHED:
+            if not self.served(kind):
+                log.warning("simulator: %s (%s) is not served; its part is off until it is",
+                            kind, RESOURCES[kind].api_version)
         if self.ensure_defaults:
             self._ensure_defaults()
-        for kind in WATCHED:
-            t = threading.Thread(target=self._inform, args=(kind,), name=f"watch-{kind}", daemon=True)
-            t.start()
-            self._threads.append(t)
-        deadline = time.time() + sync_timeout
-        for kind, ev in self.synced.items():
-            if not ev.wait(max(deadline - time.time(), 0.1)):
-                raise RuntimeError(f"simulator: could not list {kind} within {sync_timeout}s")
-        with self.lock:
-            keys = [(k, *(ck if isinstance(ck, tuple) else ("", ck))) for k in RECONCILED for ck in self.cache[k]]
-        for key in keys:
-            self.queue.add(key)
+        self.resync()
         for i in range(self.workers):
             w = threading.Thread(target=self._work, name=f"simulator-worker-{i}", daemon=True)
             w.start()
-            self._threads.append(w)
-        log.info("simulator started: %s", ", ".join(k for k in WATCHED if self.served.get(k)))
+            self._workers.append(w)
+        log.info("simulator started: %s", ", ".join(k for k in WATCHED if self.served(k)))
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stop_event.set()
-        for resp in list(self._responses.values()):
-            try:
-                resp.shutdown()  # unblocks the watch thread's read (urllib3 >= 2.3)
-            except Exception:  # shutting down a stream another thread reads may raise anything
-                pass
         deadline = time.time() + timeout
-        for t in self._threads:
+        for informer in self.informers.values():
+            informer.stop(max(deadline - time.time(), 0.0))
+        for t in self._workers:
             t.join(max(deadline - time.time(), 0.0))
 
     def run_forever(self) -> None:
@@ -245,41 +241,26 @@ class Simulator:
     def wait_idle(self, timeout: float = 30.0) -> bool:
         return self.queue.wait_idle(timeout)
 
-    # -- discovery and defaults ---------------------------------------------------------------
-    def _discover(self) -> None:
-        groups: dict[str, dict] = {}
-        for kind in WATCHED:
-            res = RESOURCES[kind]
-            gv = res.api_version
-            if gv not in groups:
-                path = f"/apis/{gv}" if res.group else f"/api/{res.version}"
-                try:
-                    groups[gv] = {r["name"]: r for r in api_request(self.api, "GET", path).get("resources", [])}
-                except ApiError as exc:
-                    if exc.status != 404:
-                        raise
-                    groups[gv] = {}
-            resources = groups[gv]
-            self.served[kind] = res.plural in resources
-            self.has_status[kind] = f"{res.plural}/status" in resources
-            if not self.served[kind]:
-                log.warning("simulator: %s (%s) is not served; its part is off", kind, gv)
+    # -- what the API server serves, and defaults --------------------------------------------
+    def served(self, kind: str) -> bool:
+        return bool(self.informers[kind].served)
+
+    def has_status(self, kind: str) -> bool:
+        return "status" in self.informers[kind].subresources
 
     def _ensure_defaults(self) -> None:
+        """Create the default classes that are missing (called once every informer has listed)."""
         bodies = storage.default_storage_classes()
-        if self.served.get("VolumeSnapshotClass"):
+        if self.served("VolumeSnapshotClass"):
             bodies.append(storage.default_snapshot_class())
         for body in bodies:
             res = RESOURCES[body["kind"]]
-            try:
-                api_request(self.api, "GET", res.path(name=body["metadata"]["name"]))
+            with self.lock:
+                existing = list(self.cache[body["kind"]].values())
+            if any(c["metadata"]["name"] == body["metadata"]["name"] for c in existing):
                 continue
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
             if body["kind"] == "StorageClass" and body["metadata"].get("annotations"):
                 # only one default class: don't add a second default beside someone else's
-                existing = api_request(self.api, "GET", res.path()).get("items", [])
                 if any(get(sc, "metadata", "annotations", storage.DEFAULT_CLASS_ANNOTATION) == "true"
                        for sc in existing):
                     body = json.loads(json.dumps(body))
@@ -291,101 +272,30 @@ class Simulator:
                 if exc.status != 409:
                     raise
 
-    # -- informers ----------------------------------------------------------------------------
-    def _inform(self, kind: str) -> None:
-        res = RESOURCES[kind]
-        while not self.stop_event.is_set():
-            if not self.served.get(kind):
-                self.synced[kind].set()
-                if self.stop_event.wait(5.0):
-                    return
-                self._discover_one(kind)
-                continue
-            try:
-                listing = api_request(self.api, "GET", res.path(), timeout=60)
-                rv = listing["metadata"].get("resourceVersion", "")
-                items = listing.get("items", [])
-                for item in items:
-                    item.setdefault("kind", kind)
-                    item.setdefault("apiVersion", res.api_version)
-                self._replace(kind, items)
-                self.synced[kind].set()
-                self._watch(kind, rv)
-            except Exception as exc:  # a dropped connection or an API error: relist
-                if self.stop_event.is_set():
-                    return
-                status = getattr(exc, "status", None)
-                if status == 404:
-                    self.served[kind] = False
-                log.debug("simulator: watch %s ended (%s); relisting", kind, exc)
-                self.stop_event.wait(1.0)
-
-    def _discover_one(self, kind: str) -> None:
-        res = RESOURCES[kind]
-        try:
-            path = f"/apis/{res.api_version}" if res.group else f"/api/{res.version}"
-            names = {r["name"] for r in api_request(self.api, "GET", path).get("resources", [])}
-        except ApiError:
-            return
-        if res.plural in names:
-            self.has_status[kind] = f"{res.plural}/status" in names
-            self.served[kind] = True
-            log.info("simulator: %s is now served", kind)
-
-    def _watch(self, kind: str, rv: str) -> None:
-        res = RESOURCES[kind]
-        while not self.stop_event.is_set():
-            query = [("watch", "true"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "240")]
-            if rv:
-                query.append(("resourceVersion", rv))
-            resp = api_request(self.api, "GET", res.path(), query=query, stream=True, timeout=(10, 300))
-            self._responses[kind] = resp
-            try:
-                for line in iter_resp_lines(resp):
-                    if self.stop_event.is_set():
-                        return
-                    if not line:
-                        continue
-                    event = json.loads(line)
-                    etype, obj = event.get("type"), event.get("object") or {}
-                    if etype == "ERROR":
-                        if obj.get("code") == 410:
-                            raise ApiError(410, obj.get("message", "Gone"), "Expired")
-                        raise ApiError(obj.get("code", 500), obj.get("message", ""), obj.get("reason", ""))
-                    rv = get(obj, "metadata", "resourceVersion", default=rv)
-                    if etype == "BOOKMARK":
-                        continue
-                    obj.setdefault("kind", kind)
-                    obj.setdefault("apiVersion", res.api_version)
-                    if etype == "DELETED":
-                        self._forget(kind, obj)
-                    else:
-                        self._apply(kind, obj)
-            finally:
-                self._responses.pop(kind, None)
-                resp.release_conn()
-
     # -- cache --------------------------------------------------------------------------------
-    def _replace(self, kind: str, items: list[dict]) -> None:
-        with self.lock:
-            fresh = {_ckey(kind, o): o for o in items}
-            gone = [self.cache[kind][k] for k in self.cache[kind] if k not in fresh]
-        for obj in gone:
+    def _on_event(self, kind: str, etype: str, obj: dict, previous: dict | None) -> None:
+        """An informer's handler: fold a watch (or relist) event into the cache."""
+        if etype == "DELETED":
             self._forget(kind, obj)
-        for obj in items:
-            self._apply(kind, obj, force=True)
+        else:
+            self._apply(kind, obj)
 
-    def _apply(self, kind: str, obj: dict, force: bool = False) -> None:
+    def _apply(self, kind: str, obj: dict, response: bool = False) -> None:
+        """Cache `obj`, from a watch event or (`response`) a write's answer."""
         ck = _ckey(kind, obj)
         with self.lock:
             old = self.cache[kind].get(ck)
-            if old is not None and not force and _rv(old) > _rv(obj) \
+            if old is not None and _rv(old) > _rv(obj) \
                     and get(old, "metadata", "uid") == get(obj, "metadata", "uid"):
                 return
-            if not force and get(obj, "metadata", "uid") in self._gone:
+            if get(obj, "metadata", "uid") in self._gone:
                 # a worker's write response that arrives after the watch reported the deletion:
                 # caching it would resurrect the object until the next relist
                 return
+            if response:
+                # the informer's Store too: a relist diffs against it, and reports this object's
+                # deletion even if its watch events were missed (a 410 gap)
+                self.informers[kind].store.apply_event("MODIFIED", obj, owned=True)
             self.cache[kind][ck] = obj
             key = (kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
             self._index(kind, key, obj)
@@ -563,7 +473,7 @@ class Simulator:
     def _execute(self, w: Write) -> bool:
         """Make one write; False when the rest of the outcome should wait (conflict, error)."""
         res = RESOURCES[w.kind]
-        if not self.served.get(w.kind):
+        if not self.served(w.kind):
             log.warning("simulator: cannot %s: %s is not served", w.describe(), w.kind)
             return False
         ns = w.namespace or None
@@ -585,7 +495,7 @@ class Simulator:
                 out = api_request(self.api, "PATCH", res.path(ns, w.name), query=query, body=w.body,
                                   content_type="application/merge-patch+json")
             elif w.verb == "status":
-                sub = "status" if self.has_status.get(w.kind, False) else None
+                sub = "status" if self.has_status(w.kind) else None
                 out = api_request(self.api, "PATCH", res.path(ns, w.name, sub), query=query, body=w.body,
                                   content_type="application/merge-patch+json")
             elif w.verb == "delete":
@@ -617,7 +527,7 @@ class Simulator:
             out.setdefault("apiVersion", res.api_version)
             if w.verb in ("patch", "status"):
                 self._last_sent[guard] = (body_text, _rv(out))
-            self._apply(w.kind, out)
+            self._apply(w.kind, out, response=True)
         return True
 
     def _cached(self, kind: str, ns: str, name: str) -> dict | None:

@@ -16,7 +16,11 @@ Reclaim: a PV we provisioned, reclaim policy Delete, whose claim is gone is dele
 
 Snapshots: a VolumeSnapshot of a Bound PVC gets a VolumeSnapshotContent `snapcontent-<uid>` and
 both become readyToUse with restoreSize = the PVC's capacity; a snapshot whose content must be
-created by us and whose PVC is missing stays readyToUse=false with an error.
+created by us and whose PVC is missing stays readyToUse=false with an error. A VolumeSnapshot
+naming a pre-provisioned content (spec.source.volumeSnapshotContentName) binds to it only if the
+content's spec.volumeSnapshotRef names it back (namespace, name, and uid once set: binding sets
+it), as the external-snapshotter's controller does; any other snapshot naming that content stays
+readyToUse=false with an error, so one content never backs two snapshots.
 """
 
 from __future__ import annotations
@@ -210,62 +214,120 @@ def _quantity_bytes(q: str | None) -> int:
     return int(parse_quantity(q)) if q else 0
 
 
+def _set_error(status: dict, message: str, now: float) -> None:
+    """Not ready, with `message`; the error's time is kept while the message stays the same (the
+    snapshot controller does not rewrite an error it already reported)."""
+    status["readyToUse"] = False
+    if get(status, "error", "message") != message:
+        status["error"] = {"message": message, "time": fmt_time(now, False)}
+
+
+def _misfit(vs: Mapping, content: Mapping, pre_provisioned: bool) -> str | None:
+    """Why `content` cannot be bound to `vs`, as the snapshot controller checks it, or None.
+
+    A pre-provisioned content (spec.source.snapshotHandle) binds only to the VolumeSnapshot its
+    spec.volumeSnapshotRef names (namespace and name, and uid once set: binding sets it); a
+    dynamically provisioned one (spec.source.volumeHandle) names its snapshot's uid from the
+    start. Any other VolumeSnapshot naming the content is left unbound with an error."""
+    md = vs["metadata"]
+    name = content["metadata"]["name"]
+    source = get(content, "spec", "source", default={})
+    if pre_provisioned and not source.get("snapshotHandle"):
+        return "VolumeSnapshotContent is dynamically provisioned while expecting a pre-provisioned one"
+    if not pre_provisioned and not source.get("volumeHandle"):
+        return f"VolumeSnapshotContent {name} is pre-provisioned while expecting a dynamically provisioned one"
+    ref = get(content, "spec", "volumeSnapshotRef", default={})
+    uid = ref.get("uid") or ""
+    if ref.get("name") != md["name"] or ref.get("namespace") != md["namespace"] \
+            or (uid or not pre_provisioned) and uid != md["uid"]:
+        return f"VolumeSnapshotContent [{name}] is bound to a different snapshot"
+    return None
+
+
+def _content_ready(name: str, handle: str, now: float, restore_bytes: int | None = None) -> Write:
+    """The CSI snapshotter sidecar's report that the snapshot exists on the storage side."""
+    status: dict = {"readyToUse": True, "snapshotHandle": handle, "creationTime": int(now * 1e9)}
+    if restore_bytes is not None:
+        status["restoreSize"] = restore_bytes
+    return Write("status", "VolumeSnapshotContent", "", name, {"status": status})
+
+
 def reconcile_snapshot(vs: Mapping, world: World) -> Outcome:
     out = Outcome()
-    md = vs["metadata"]
-    ns, name = md["namespace"], md["name"]
     if deleting(vs):
         return out
     status = deep(vs.get("status") or {})
-    source = get(vs, "spec", "source", default={})
+    if get(vs, "spec", "source", "volumeSnapshotContentName"):
+        _sync_preprovisioned(vs, status, world, out)
+    else:
+        _sync_dynamic(vs, status, world, out)
+    w = status_write(vs, status)
+    if w:
+        out.writes.append(w)
+    return out
+
+
+def _sync_preprovisioned(vs: Mapping, status: dict, world: World, out: Outcome) -> None:
+    """Bind to the named content if it names this snapshot back (setting its uid), then follow
+    its status; our driver's contents are made ready here (the sidecar's part)."""
+    md = vs["metadata"]
+    name = vs["spec"]["source"]["volumeSnapshotContentName"]
+    content = world.snapshot_contents.get(name)
+    problem = "VolumeSnapshotContent is missing" if content is None else _misfit(vs, content, True)
+    if problem:
+        _set_error(status, problem, world.now)
+        return
+    if not get(content, "spec", "volumeSnapshotRef", "uid"):
+        spec: dict = {"volumeSnapshotRef": {"uid": md["uid"]}}
+        class_name = get(vs, "spec", "volumeSnapshotClassName")
+        if class_name and not get(content, "spec", "volumeSnapshotClassName"):
+            spec["volumeSnapshotClassName"] = class_name
+        out.writes.append(Write("patch", "VolumeSnapshotContent", "", name, {"spec": spec}))
+    ready = bool(get(content, "status", "readyToUse"))
+    created = get(content, "status", "creationTime")
+    if not ready and get(content, "spec", "driver") == CSI_DRIVER:
+        out.writes.append(_content_ready(name, content["spec"]["source"]["snapshotHandle"], world.now))
+        ready, created = True, int(world.now * 1e9)
+    status["boundVolumeSnapshotContentName"] = name
+    status["readyToUse"] = ready
+    size = get(content, "status", "restoreSize")
+    if size is not None:
+        status["restoreSize"] = str(size)
+    if created is not None:
+        status.setdefault("creationTime", fmt_time(created / 1e9, False))
+    status.pop("error", None)
+
+
+def _sync_dynamic(vs: Mapping, status: dict, world: World, out: Outcome) -> None:
+    """Take a snapshot of the PVC: a content `snapcontent-<uid>` of our driver, ready at once."""
+    md = vs["metadata"]
+    ns, name = md["namespace"], md["name"]
     class_name = get(vs, "spec", "volumeSnapshotClassName")
     if class_name is None:
         defaults = [c for c in world.snapshot_classes.values()
                     if annotations(c).get(DEFAULT_SNAPSHOT_CLASS_ANNOTATION) == "true" and c.get("driver") == CSI_DRIVER]
         class_name = defaults[0]["metadata"]["name"] if defaults else None
     vclass = world.snapshot_classes.get(class_name) if class_name else None
-
-    pre = source.get("volumeSnapshotContentName")
-    if pre:
-        content = world.snapshot_contents.get(pre)
-        if content is None:
-            status.update(readyToUse=False, error={"message": f"VolumeSnapshotContent {pre} not found",
-                                                    "time": fmt_time(world.now, False)})
-        else:
-            status["boundVolumeSnapshotContentName"] = pre
-            status["readyToUse"] = bool(get(content, "status", "readyToUse", default=True))
-            size = get(content, "status", "restoreSize")
-            if size:
-                status["restoreSize"] = str(size)
-            status.setdefault("creationTime", fmt_time(world.now, False))
-            status.pop("error", None)
-            if not get(content, "spec", "volumeSnapshotRef", "uid"):
-                out.writes.append(Write("patch", "VolumeSnapshotContent", "", pre,
-                                        {"spec": {"volumeSnapshotRef": {"uid": md["uid"]}}}))
-            if not get(content, "status", "readyToUse"):
-                out.writes.append(Write("status", "VolumeSnapshotContent", "", pre, {"status": {
-                    "readyToUse": True, "snapshotHandle": get(content, "spec", "source", "snapshotHandle", default=pre),
-                    "creationTime": int(world.now * 1e9)}}))
-        w = status_write(vs, status)
-        if w:
-            out.writes.append(w)
-        return out
-
-    claim = source.get("persistentVolumeClaimName")
+    claim = get(vs, "spec", "source", "persistentVolumeClaimName")
     pvc = world.pvcs.get((ns, claim)) if claim else None
     if vclass is not None and vclass.get("driver") != CSI_DRIVER:
-        return out  # someone else's snapshotter
+        return  # someone else's snapshotter
     cname = content_name(vs)
     content = world.snapshot_contents.get(cname)
+    if content is not None:
+        problem = _misfit(vs, content, False)
+        if problem:
+            _set_error(status, problem, world.now)
+            return
+    elif status.get("boundVolumeSnapshotContentName") == cname:
+        # bound, and the content was deleted under it: reported, never taken again
+        _set_error(status, "VolumeSnapshotContent is missing", world.now)
+        return
     if content is None:
         if pvc is None or get(pvc, "status", "phase") != "Bound":
             why = "not found" if pvc is None else "not bound"
-            status.update(readyToUse=False, error={"message": f"failed to take snapshot: PVC {ns}/{claim} {why}",
-                                                    "time": fmt_time(world.now, False)})
-            w = status_write(vs, status)
-            if w:
-                out.writes.append(w)
-            return out
+            _set_error(status, f"failed to take snapshot: PVC {ns}/{claim} {why}", world.now)
+            return
         pv = world.pvs.get(get(pvc, "spec", "volumeName", default=""))
         handle = get(pv, "spec", "csi", "volumeHandle", default=f"vol-{pvc['metadata']['uid']}")
         spec = {
@@ -283,9 +345,7 @@ def reconcile_snapshot(vs: Mapping, world: World) -> Outcome:
                    "spec": spec}
         out.writes.append(Write("create", "VolumeSnapshotContent", "", cname, content))
         size = get(pvc, "status", "capacity", "storage", default="0")
-        out.writes.append(Write("status", "VolumeSnapshotContent", "", cname, {"status": {
-            "readyToUse": True, "snapshotHandle": f"snap-{md['uid']}", "creationTime": int(world.now * 1e9),
-            "restoreSize": _quantity_bytes(size)}}))
+        out.writes.append(_content_ready(cname, f"snap-{md['uid']}", world.now, _quantity_bytes(size)))
         created_at, restore = world.now, size
     else:
         created_at = (get(content, "status", "creationTime", default=int(world.now * 1e9))) / 1e9
@@ -293,9 +353,7 @@ def reconcile_snapshot(vs: Mapping, world: World) -> Outcome:
         restore = status.get("restoreSize") or (str(restore_bytes) if restore_bytes is not None else None)
         if not get(content, "status", "readyToUse"):
             pvc_size = get(pvc, "status", "capacity", "storage", default="0")
-            out.writes.append(Write("status", "VolumeSnapshotContent", "", cname, {"status": {
-                "readyToUse": True, "snapshotHandle": f"snap-{md['uid']}", "creationTime": int(world.now * 1e9),
-                "restoreSize": _quantity_bytes(pvc_size)}}))
+            out.writes.append(_content_ready(cname, f"snap-{md['uid']}", world.now, _quantity_bytes(pvc_size)))
             restore = pvc_size
     status["boundVolumeSnapshotContentName"] = cname
     status["readyToUse"] = True
@@ -303,10 +361,6 @@ def reconcile_snapshot(vs: Mapping, world: World) -> Outcome:
     if restore:
         status["restoreSize"] = restore
     status.pop("error", None)
-    w = status_write(vs, status)
-    if w:
-        out.writes.append(w)
-    return out
 
 
 def reconcile_snapshot_content(content: Mapping, world: World) -> Outcome:

@@ -194,3 +194,103 @@ def test_snapshot_of_missing_pvc_is_not_ready():
     settle(w)
     st = w.snapshots[("p1", "s")]["status"]
     assert st["readyToUse"] is False and "not found" in st["error"]["message"]
+
+
+def _snapshot(name, source, ns="p1", **spec):
+    return {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": name, "namespace": ns, "uid": uid(), "resourceVersion": "1"},
+            "spec": {"source": source, **spec}}
+
+
+def _preprovisioned(name, ref_name, ref_ns="p1", ref_uid=None, driver="simulated.kubestack.io"):
+    ref = {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "name": ref_name, "namespace": ref_ns}
+    if ref_uid:
+        ref["uid"] = ref_uid
+    return {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+            "metadata": {"name": name, "uid": uid(), "resourceVersion": "1"},
+            "spec": {"deletionPolicy": "Retain", "driver": driver, "source": {"snapshotHandle": "h-1"},
+                     "volumeSnapshotRef": ref}}
+
+
+def test_preprovisioned_content_binds_only_the_snapshot_it_names():
+    w = sworld()
+    w.snapshot_contents["pre"] = _preprovisioned("pre", "mine")
+    # the stranger comes first: it must not take the content meanwhile
+    stranger = w.snapshots[("p1", "stranger")] = _snapshot("stranger", {"volumeSnapshotContentName": "pre"})
+    settle(w)
+    assert stranger["status"]["readyToUse"] is False
+    assert stranger["status"]["error"]["message"] == "VolumeSnapshotContent [pre] is bound to a different snapshot"
+    assert "boundVolumeSnapshotContentName" not in stranger["status"]
+    assert "uid" not in w.snapshot_contents["pre"]["spec"]["volumeSnapshotRef"]
+    assert "status" not in w.snapshot_contents["pre"]  # nothing written to someone else's content
+
+    mine = w.snapshots[("p1", "mine")] = _snapshot("mine", {"volumeSnapshotContentName": "pre"},
+                                                   volumeSnapshotClassName="simulated")
+    settle(w)
+    content = w.snapshot_contents["pre"]
+    assert content["spec"]["volumeSnapshotRef"]["uid"] == mine["metadata"]["uid"]
+    assert content["spec"]["volumeSnapshotClassName"] == "simulated"
+    assert content["status"]["readyToUse"] is True and content["status"]["snapshotHandle"] == "h-1"
+    assert mine["status"]["readyToUse"] is True and mine["status"]["boundVolumeSnapshotContentName"] == "pre"
+    assert "error" not in mine["status"] and mine["status"]["creationTime"]
+    assert stranger["status"]["readyToUse"] is False and "bound to a different" in stranger["status"]["error"]["message"]
+
+    # once the uid is set, a new snapshot of the same name (the first one deleted) is a stranger too
+    del w.snapshots[("p1", "mine")]
+    again = w.snapshots[("p1", "mine")] = _snapshot("mine", {"volumeSnapshotContentName": "pre"})
+    settle(w)
+    assert again["status"]["readyToUse"] is False and "bound to a different" in again["status"]["error"]["message"]
+    assert w.snapshot_contents["pre"]["spec"]["volumeSnapshotRef"]["uid"] == mine["metadata"]["uid"]
+
+
+def test_preprovisioned_two_snapshots_decided_from_one_view_bind_once():
+    """Both decisions taken before either write lands (two workers): still one binding."""
+    w = sworld()
+    w.snapshot_contents["pre"] = _preprovisioned("pre", "a")
+    a = w.snapshots[("p1", "a")] = _snapshot("a", {"volumeSnapshotContentName": "pre"})
+    b = w.snapshots[("p1", "b")] = _snapshot("b", {"volumeSnapshotContentName": "pre"})
+    out_a, out_b = storage.reconcile_snapshot(a, w), storage.reconcile_snapshot(b, w)
+    assert not [x for x in out_b.writes if x.kind == "VolumeSnapshotContent"]
+    apply(out_a, w)
+    apply(out_b, w)
+    settle(w)
+    assert a["status"]["readyToUse"] is True and b["status"]["readyToUse"] is False
+    assert w.snapshot_contents["pre"]["spec"]["volumeSnapshotRef"]["uid"] == a["metadata"]["uid"]
+
+
+def test_preprovisioned_content_errors():
+    w = sworld()
+    missing = w.snapshots[("p1", "m")] = _snapshot("m", {"volumeSnapshotContentName": "nope"})
+    settle(w)
+    assert missing["status"]["readyToUse"] is False
+    assert missing["status"]["error"]["message"] == "VolumeSnapshotContent is missing"
+    first = dict(missing["status"]["error"])
+    w.now += 30
+    settle(w)  # the same error is not rewritten with a new time
+    assert missing["status"]["error"] == first
+
+    # a dynamically provisioned content is not pre-provisioned, whatever it names
+    w.snapshot_contents["dyn"] = dict(_preprovisioned("dyn", "d"), spec={
+        **_preprovisioned("dyn", "d")["spec"], "source": {"volumeHandle": "vol-1"}})
+    d = w.snapshots[("p1", "d")] = _snapshot("d", {"volumeSnapshotContentName": "dyn"})
+    settle(w)
+    assert "dynamically provisioned" in d["status"]["error"]["message"]
+
+    # another driver's content: bound, but only its own sidecar can make it ready
+    w.snapshot_contents["other"] = _preprovisioned("other", "o", driver="ebs.csi.aws.com")
+    o = w.snapshots[("p1", "o")] = _snapshot("o", {"volumeSnapshotContentName": "other"})
+    settle(w)
+    assert w.snapshot_contents["other"]["spec"]["volumeSnapshotRef"]["uid"] == o["metadata"]["uid"]
+    assert "status" not in w.snapshot_contents["other"]
+    assert o["status"]["readyToUse"] is False and o["status"]["boundVolumeSnapshotContentName"] == "other"
+
+
+def test_bound_snapshot_whose_content_vanished_reports_it_and_takes_no_new_one():
+    w = settle(sworld(pvcs=[new_pvc("src")]))
+    vs = w.snapshots[("p1", "s")] = _snapshot("s", {"persistentVolumeClaimName": "src"})
+    settle(w)
+    name = vs["status"]["boundVolumeSnapshotContentName"]
+    del w.snapshot_contents[name]
+    settle(w)
+    assert w.snapshot_contents == {}
+    assert vs["status"]["readyToUse"] is False and vs["status"]["error"]["message"] == "VolumeSnapshotContent is missing"
