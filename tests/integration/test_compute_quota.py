@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from support.compute import create_flavor, create_image, create_server, custom, patch_server, vm, wait_for, wait_status
 
 
-def _project(cluster, quotas: dict) -> str:
+def _project(cluster, quotas: dict, **spec) -> str:
     name = f"q-{uuid.uuid4().hex[:8]}"
     custom(cluster).create_cluster_custom_object("kubestack.io", "v1alpha1", "projects", {
         "apiVersion": "kubestack.io/v1alpha1", "kind": "Project", "metadata": {"name": name},
-        "spec": {"quotas": quotas, "cascadeDelete": True}})
+        "spec": {"quotas": quotas, "cascadeDelete": True, **spec}})
     wait_for(lambda: ((custom(cluster).get_cluster_custom_object("kubestack.io", "v1alpha1", "projects", name)
                        .get("status") or {}).get("phase") == "Active"), what="project Active")
     return name
@@ -70,3 +70,26 @@ def test_twenty_concurrent_creates_race_for_five_slots(cluster, kubestack):
         assert len(vms) == 5
     finally:
         custom(cluster).delete_cluster_custom_object("kubestack.io", "v1alpha1", "projects", ns)
+
+
+def test_a_parent_project_bounds_its_children_together(cluster, kubestack):
+    """Keystone's hierarchy with strict-two-level limits: the parent's cores bound the
+    parent's and its children's servers together."""
+    org = _project(cluster, {"cores": 3})
+    teams = [_project(cluster, {"cores": 2}, parent=org) for _ in range(2)]
+    try:
+        flavor = create_flavor(cluster, vcpus=2, ram=1024)
+        for team in teams:
+            create_image(cluster, team)
+        create_server(cluster, teams[0], "a", flavor)
+        wait_status(cluster, teams[0], "a", "ACTIVE")
+        create_server(cluster, teams[1], "b", flavor)  # team-b's own 2 cores fit; org's 3 do not
+        s = wait_status(cluster, teams[1], "b", "ERROR")
+        assert s["status"]["fault"]["message"] == (
+            f"Quota exceeded for cores: Requested 2, but already used 2 of 3 cores "
+            f"(the limit of parent project {org}, for it and its children)")
+        assert vm(cluster, teams[1], "b") is None
+    finally:
+        for name in (*teams, org):
+            custom(cluster).delete_cluster_custom_object("kubestack.io", "v1alpha1", "projects", name)
+

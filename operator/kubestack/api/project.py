@@ -2,8 +2,10 @@
 
 Members are users or groups (exactly one per entry) with a role: admin, member or reader.
 Quotas use Nova/Cinder/Neutron's names and defaults; -1 means unlimited. A project may name a
-parent (Keystone's hierarchy, shown as the namespace label ``kubestack.io/parent``); quotas
-apply per project only, a parent's quota does not bound its children.
+parent (Keystone's hierarchy, shown as the namespace label ``kubestack.io/parent``). A parent's
+instances, cores, ram, volumes and gigabytes quotas bound the usage of its whole subtree
+(Keystone's strict-two-level unified limits); the per-object counts Kubernetes enforces stay
+per project.
 """
 
 from __future__ import annotations
@@ -102,8 +104,9 @@ class ProjectSpec(KubeModel):
     enabled: bool = Field(default=True, description="A disabled project's users cannot act.")
     parent: DNSLabel | None = Field(
         default=None,
-        description="Parent Project (hierarchy, like Keystone's parent_id). Quotas are per "
-                    "project only: a parent's quota does not bound its children.")
+        description="Parent Project (hierarchy, like Keystone's parent_id). The parent's instances, "
+                    "cores, ram, volumes and gigabytes quotas bound its usage and all its "
+                    "descendants' together.")
     domain: str | None = Field(default=None, max_length=64)
     members: list[ProjectMember] = Field(default_factory=list, max_length=256)
     quotas: Quotas = Field(default_factory=Quotas, json_schema_extra={"default": {}})

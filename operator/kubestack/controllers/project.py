@@ -130,6 +130,7 @@ def rebuild_quota_ledger(logger: logging.Logger, **_: Any) -> None:
     for p in projects:
         name = p["metadata"]["name"]
         ledger.set_limits(name, _limits(p.get("spec") or {}))
+        ledger.set_parent(name, (p.get("spec") or {}).get("parent"))
         use, holders = usage_mod.count(per_project.get(name, {}), flavors)
         ledger.rebuild(name, use, holders)
     logger.info("quota ledger rebuilt for %d projects", len(projects))
@@ -296,6 +297,7 @@ def _reconcile(body: dict) -> None:
     members = [m.to_k8s() for m in spec.members]
     quotas = spec.quotas.to_k8s()
     state.quota_ledger().set_limits(name, quotas)
+    state.quota_ledger().set_parent(name, spec.parent)
     try:
         problem = _ensure_namespace(name, spec.parent)
         if problem:

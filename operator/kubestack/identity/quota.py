@@ -11,6 +11,11 @@ e.g. ``server/<namespace>/<name>`` with ``{"instances": 1, "cores": 4, "ram": 81
 Reserving the same holder again replaces its deltas (a resize re-reserves the Server with
 the new flavor's numbers; only the increase is checked), `release` gives them back.
 
+A project with a parent (Keystone's hierarchy) is bound by its own limits and by every
+ancestor's: an ancestor's limit caps the usage of its whole subtree (itself and all its
+descendants), as Keystone's unified limits do with the strict-two-level model, whatever the
+children's own limits say.
+
 Resource keys are the Project quota fields on the wire (camelCase): instances, cores, ram,
 volumes, gigabytes, snapshots, networks, subnets, ports, routers, floatingIps,
 securityGroups, securityGroupRules, keyPairs, images, serverGroups. A limit of -1 (or a
@@ -47,17 +52,20 @@ class QuotaExceeded(ValueError):
     order in each part).
     """
 
-    def __init__(self, project: str, overs: list[tuple[str, int, int, int]]):
-        # overs: (resource, requested, used, limit), in the order they were checked
+    def __init__(self, project: str, overs: list[tuple[str, int, int, int]], *, bound_by: str | None = None):
+        # overs: (resource, requested, used, limit), in the order they were checked; bound_by:
+        # the ancestor whose limit (over its whole subtree) the request breaks
         self.project = project
+        self.bound_by = bound_by
         self.overs = overs
         self.resource, self.requested, self.used, self.limit = overs[0]
         names = ", ".join(o[0] for o in overs)
         req = ", ".join(str(o[1]) for o in overs)
         used = ", ".join(str(o[2]) for o in overs)
         allowed = ", ".join(str(o[3]) for o in overs)
+        where = f" (the limit of parent project {bound_by}, for it and its children)" if bound_by else ""
         super().__init__(
-            f"Quota exceeded for {names}: Requested {req}, but already used {used} of {allowed} {names}")
+            f"Quota exceeded for {names}: Requested {req}, but already used {used} of {allowed} {names}{where}")
 
 
 def is_quota_message(message: str | None) -> bool:
@@ -75,6 +83,7 @@ class QuotaLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._limits: dict[str, dict[str, int]] = {}
+        self._parents: dict[str, str] = {}
         # holder key -> (project, deltas)
         self._holders: dict[str, tuple[str, dict[str, int]]] = {}
         # usage not attributed to a holder (from `rebuild(usage=...)`), per project
@@ -94,11 +103,21 @@ class QuotaLedger:
         with self._lock:
             self._limits[project] = {k: int(v) for k, v in limits.items()}
 
+    def set_parent(self, project: str, parent: str | None) -> None:
+        """`project`'s place in the hierarchy: its usage counts against `parent`'s limits (and
+        theirs, up the tree) too."""
+        with self._lock:
+            if parent:
+                self._parents[project] = parent
+            else:
+                self._parents.pop(project, None)
+
     def forget_project(self, project: str) -> None:
         """Drop a deleted project's limits, base usage and holders."""
         with self._lock:
             for key in [k for k, (p, _) in self._holders.items() if p == project]:
                 self._drop(key)
+            self._parents.pop(project, None)
             self._limits.pop(project, None)
             self._base.pop(project, None)
             self._usage.pop(project, None)
@@ -124,19 +143,13 @@ class QuotaLedger:
                 return
             previous = self._holders.get(holder_key)
             prev = previous[1] if previous and previous[0] == project else {}
-            limits = self._limits.get(project, {})
-            usage = self._usage.get(project, {})
-            overs = []
-            for resource, amount in new.items():
-                increase = amount - prev.get(resource, 0)
-                limit = limits.get(resource, UNLIMITED)
-                if increase <= 0 or limit < 0:
-                    continue
-                used = usage.get(resource, 0)
-                if used + increase > limit:
-                    overs.append((resource, increase, used, limit))
-            if overs:
-                raise QuotaExceeded(project, overs)
+            increases = {r: v - prev.get(r, 0) for r, v in new.items() if v - prev.get(r, 0) > 0}
+            # the project's own limits first (Nova's message as it is), then each ancestor's
+            # over its whole subtree
+            for bound in [project, *self._ancestors(project)]:
+                overs = self._overs(bound, increases, subtree=bound != project)
+                if overs:
+                    raise QuotaExceeded(project, overs, bound_by=None if bound == project else bound)
             self._drop(holder_key)
             self._holders[holder_key] = (project, new)
             self._add(project, new, +1)
@@ -232,6 +245,36 @@ class QuotaLedger:
             return False
         self._add(held[0], held[1], -1)
         return True
+
+    def _ancestors(self, project: str) -> list[str]:
+        """Parent, grandparent, ... (a cycle, which the API cannot rule out, ends the walk)."""
+        out: list[str] = []
+        seen = {project}
+        parent = self._parents.get(project)
+        while parent and parent not in seen:
+            out.append(parent)
+            seen.add(parent)
+            parent = self._parents.get(parent)
+        return out
+
+    def _subtree(self, root: str) -> set[str]:
+        return {p for p in self._usage.keys() | self._parents.keys()
+                if p == root or root in self._ancestors(p)}
+
+    def _overs(self, bound: str, increases: Mapping[str, int], subtree: bool) -> list[tuple[str, int, int, int]]:
+        """(resource, requested, used, limit) for each of `bound`'s limits the increases break;
+        `subtree`: usage is `bound`'s and all its descendants'."""
+        limits = self._limits.get(bound, {})
+        members = self._subtree(bound) if subtree else {bound}
+        overs = []
+        for resource, increase in increases.items():
+            limit = limits.get(resource, UNLIMITED)
+            if limit < 0:
+                continue
+            used = sum(self._usage.get(p, {}).get(resource, 0) for p in members)
+            if used + increase > limit:
+                overs.append((resource, increase, used, limit))
+        return overs
 
     def _add(self, project: str, deltas: Mapping[str, int], sign: int) -> None:
         usage = self._usage.setdefault(project, {})

@@ -153,3 +153,44 @@ def test_forget_project():
     q.reserve("a", "server/a/s", {"instances": 1})
     q.forget_project("a")
     assert q.usage("a") == {} and q.limits("a") == {}
+
+
+def test_a_parent_bounds_its_whole_subtree():
+    """Keystone's strict-two-level model: the parent's limit caps the parent's and all its
+    descendants' usage together, whatever the children's own limits."""
+    q = QuotaLedger()
+    q.set_limits("org", {"cores": 8})
+    for child in ("team-a", "team-b"):
+        q.set_limits(child, {"cores": 6})
+        q.set_parent(child, "org")
+    q.set_limits("squad", {"cores": 100})
+    q.set_parent("squad", "team-a")  # a grandchild: bound by team-a and by org
+    q.reserve("team-a", "server/team-a/one", {"cores": 4})
+    q.reserve("squad", "server/squad/one", {"cores": 2})
+    with pytest.raises(QuotaExceeded) as err:  # team-a's own 6, over its subtree (4 + 2 used)
+        q.reserve("squad", "server/squad/two", {"cores": 1})
+    assert err.value.bound_by == "team-a"
+    with pytest.raises(QuotaExceeded) as err:  # team-b's own 6 would fit; org's 8 does not
+        q.reserve("team-b", "server/team-b/one", {"cores": 3})
+    assert str(err.value) == ("Quota exceeded for cores: Requested 3, but already used 6 of 8 cores "
+                              "(the limit of parent project org, for it and its children)")
+    assert is_quota_message(str(err.value)) and q.holds("server/team-b/one") is None
+    q.reserve("team-b", "server/team-b/one", {"cores": 2})  # fits exactly
+    assert q.usage("team-b") == {"cores": 2}
+    # a child's own limit is still its own (message without a parent)
+    with pytest.raises(QuotaExceeded) as err:
+        q.reserve("team-b", "server/team-b/big", {"cores": 7})
+    assert err.value.bound_by is None
+    # leaving the hierarchy lifts the parent's bound
+    q.release("server/team-a/one")
+    q.set_parent("team-b", None)
+    q.reserve("team-b", "server/team-b/two", {"cores": 4})
+
+
+def test_a_parent_cycle_does_not_hang():
+    q = QuotaLedger()
+    q.set_parent("a", "b")
+    q.set_parent("b", "a")
+    q.set_limits("b", {"cores": 1})
+    with pytest.raises(QuotaExceeded):
+        q.reserve("a", "server/a/x", {"cores": 2})
