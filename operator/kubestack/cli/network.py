@@ -712,7 +712,9 @@ def port_fields(port: dict) -> dict[str, Any]:
         "allowed_address_pairs": [{"ip_address": p.get("ipAddress"), "mac_address": p.get("macAddress")}
                                   for p in spec.get("allowedAddressPairs") or []],
         "description": spec.get("description") or "",
-        "device_id": spec.get("deviceId") or st.get("server") or "",
+        # the server it is bound to now: a pre-created port keeps spec.deviceId when its server
+        # is deleted (the operator unbinds it in status only); not synced yet, the spec's
+        "device_id": (st.get("server") or "") if st.get("status") else (spec.get("deviceId") or ""),
         "device_owner": spec.get("deviceOwner") or "",
         "fixed_ips": _fixed_ips(port),
         "mac_address": st.get("macAddress") or spec.get("macAddress"),

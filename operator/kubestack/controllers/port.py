@@ -1,23 +1,72 @@
 """Port controller: a user's Port gets its addresses and MAC (its claims owned by it), every
-Port its status (ACTIVE when a server uses it, DOWN otherwise, fixed IPs, NAD); the claims a
-Port holds on another project's shared network are released when it goes; security group
-policies of the namespace follow port changes."""
+Port its status (ACTIVE while bound to a server that exists and plugs it, DOWN otherwise,
+fixed IPs, NAD); the claims a Port holds on another project's shared network are released
+when it goes; security group policies of the namespace follow port changes.
+
+A Port follows what it names, not only its own changes (`network.binding`): a GitOps apply
+creates a Port with (often before) its Network, so a Port in ERROR for a missing network (or
+subnet) gets its addresses once the network appears; and a user's port plugged by a server is
+unbound (DOWN, in the status only: `binding.bind` says why the spec's deviceId stays) when the
+server is deleted, and bound again when a server that plugs it appears. Port and Network events
+(kopf, on streams the operator watches anyway) and Server events (the shared informer; a boot
+writes a Server many times, and only its coming, going or plugged ports count) queue a re-sync
+of the Ports they affect, found in `binding.PortIndex`. The Port's own create and spec changes
+stay with kopf; the queue re-syncs only Ports kopf has synced once, and one Port is never
+synced by two threads at once.
+"""
 
 from __future__ import annotations
+
+import threading
 
 import kopf
 from kubernetes.client.rest import ApiException
 
 from kubestack.api.port import PortSpec
 from kubestack.k8s import client as k8s
+from kubestack.k8s import objects
 from kubestack.k8s.conditions import set_condition
-from kubestack.k8s.events import WARNING, post
+from kubestack.k8s.events import NORMAL, WARNING, post
 from kubestack.k8s.objects import status_diff
-from kubestack.network import naming, secgroups
+from kubestack.network import binding, naming, secgroups
 from kubestack.network.kube import Kube
 from kubestack.network.ports import PortError, _Txn, ensure_port, release_port_claims
 from kubestack.network.resolve import NetworkRefError, Purpose, resolve
+from kubestack.runtime import informer
 from kubestack.runtime.metrics import instrumented
+from kubestack.runtime.workqueue import WorkQueue
+
+PORTS = objects.kubestack("ports", "Port")
+SERVERS = objects.kubestack("servers", "Server")
+
+queue: WorkQueue | None = None
+# one Port is synced (or its remote claims released) by one thread at a time: kopf's handlers
+# and the re-sync queue's workers both take its lock
+_LOCKS = [threading.Lock() for _ in range(64)]
+
+
+def _lock(namespace: str, name: str) -> threading.Lock:
+    return _LOCKS[hash((namespace, name)) % len(_LOCKS)]
+
+
+def _cached_server(namespace: str, name: str):
+    """The Server from the shared informer's Store (UNKNOWN before it has listed them)."""
+    servers = informer.shared(SERVERS)
+    if not servers.wait_synced(0):
+        return binding.UNKNOWN
+    return servers.store.get(namespace, name)
+
+
+def _server(kube: Kube, namespace: str, name: str) -> dict | None:
+    """The Server as it is now: the Store's copy, a miss confirmed by a GET (the watch may lag
+    a create by a moment)."""
+    found = _cached_server(namespace, name)
+    if found is binding.UNKNOWN or found is None:
+        found = kube.ours("servers", namespace, name)
+    return found
+
+
+index = binding.PortIndex(_cached_server)
 
 
 def _sync(body, namespace, name) -> None:
@@ -41,27 +90,64 @@ def _sync(body, namespace, name) -> None:
             kube.patch_status("ports", namespace, name, patch)
             post(body, WARNING, "PortError", exc.message)
         return
+    bound = binding.bind(body, _server(kube, namespace, spec.device_id) if spec.device_id else None)
     fixed = [{"subnet": f.subnet or "", "ipAddress": f.ip_address} for f in spec.fixed_ips if f.ip_address]
     desired = {
-        "status": "ACTIVE" if spec.device_id else "DOWN",
+        "status": "ACTIVE" if bound.server else "DOWN",
         "macAddress": spec.mac_address, "fixedIps": fixed,
         "fixedIpSummary": ", ".join(f["ipAddress"] for f in fixed) or None,
-        "server": spec.device_id, "reason": None, "observedGeneration": gen,
+        "server": bound.server, "reason": bound.reason, "observedGeneration": gen,
         "networkAttachment": f"{namespace}/{naming.nad_name(net.namespace, net.name, namespace)}",
-        "conditions": set_condition(status.get("conditions"), "Ready", True, "Allocated", "", gen),
+        "conditions": set_condition(status.get("conditions"), "Ready", True, "Allocated",
+                                    bound.reason or "", gen),
     }
     patch = status_diff(status, desired)
     if patch:
         kube.patch_status("ports", namespace, name, patch)
+        _post_transition(body, status, desired, fixed)
+
+
+def _post_transition(body, status, desired, fixed) -> None:
+    """An Event when a synced Port recovers from ERROR or is bound or unbound (a new port's
+    first status posts none: every boot makes ports, and the Server tells its own story)."""
+    before, after = status.get("status"), desired["status"]
+    name = body["metadata"]["name"]
+    if before is None:
+        return
+    if before == "ERROR":
+        ips = ", ".join(f["ipAddress"] for f in fixed) or "no fixed IPs"
+        post(body, NORMAL, "Allocated", f"port {name} allocated ({ips}); {after}")
+    elif desired["server"] and desired["server"] != status.get("server"):
+        post(body, NORMAL, "Bound", f"port {name} bound to server {desired['server']}")
+    elif before == "ACTIVE" and after == "DOWN":
+        post(body, NORMAL, "Unbound", desired["reason"] or f"port {name} is not bound")
+
+
+def _sync_current(namespace: str, name: str, resync: bool = False) -> None:
+    """Sync the Port as it is now (read under its lock). `resync`: a re-sync for a related
+    object, done only once kopf has synced it (its create handler reads everything fresh)."""
+    with _lock(namespace, name):
+        body = objects.get(PORTS, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        if resync and (body.get("status") or {}).get("observedGeneration") is None:
+            return
+        _sync(body, namespace, name)
+
+
+@instrumented("Port")
+def port_resync(key: tuple[str, str]) -> None:
+    """The work queue's reconcile (raises to be retried with back-off)."""
+    _sync_current(key[0], key[1], resync=True)
 
 
 @kopf.on.resume("kubestack.io", "v1alpha1", "ports")
 @kopf.on.create("kubestack.io", "v1alpha1", "ports")
 @kopf.on.update("kubestack.io", "v1alpha1", "ports", field="spec")
 @instrumented("Port")
-def port_sync(body, namespace, name, **_):
+def port_sync(namespace, name, **_):
     try:
-        _sync(body, namespace, name)
+        _sync_current(namespace, name)
         secgroups.sync_namespace(k8s.api(), namespace)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
@@ -70,8 +156,10 @@ def port_sync(body, namespace, name, **_):
 @kopf.on.delete("kubestack.io", "v1alpha1", "ports", labels={naming.LABEL_REMOTE_CLAIMS: "true"})
 @instrumented("Port")
 def port_release_remote(body, **_):
+    meta = body["metadata"]
     try:
-        release_port_claims(k8s.api(), dict(body))
+        with _lock(meta["namespace"], meta["name"]):
+            release_port_claims(k8s.api(), dict(body))
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
 
@@ -83,3 +171,50 @@ def port_deleted(namespace, **_):
         secgroups.sync_namespace(k8s.api(), namespace)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
+
+
+# ------------------------------------------------------------------ related objects' events
+# Index lookups and queue adds never block: the kopf event handlers are coroutines, run on
+# kopf's loop without a hop to an executor thread for every Port or Network event.
+
+
+def _queue(keys) -> None:
+    if queue is not None:
+        for key in keys:
+            queue.add(key)
+
+
+@kopf.on.event("kubestack.io", "v1alpha1", "ports")
+@instrumented("Port")
+async def port_index_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """Keep the index; a Port showing what its network or server no longer says is synced."""
+    if index.port_event(type, body):
+        _queue([(body["metadata"]["namespace"], body["metadata"]["name"])])
+
+
+@kopf.on.event("kubestack.io", "v1alpha1", "networks")
+@instrumented("Port")
+async def port_network_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """A network came, went or changed its subnets: the Ports on it follow."""
+    _queue(index.network_event(type, body))
+
+
+def port_server_event(type_: str, body: dict, previous: dict | None) -> None:
+    """Shared Server informer: a server came, went, or changed the ports it plugs."""
+    _queue(index.server_event(type_, body, previous))
+
+
+@kopf.on.startup()
+def port_startup(**_) -> None:
+    global queue
+    queue = WorkQueue("ports", port_resync, workers=2)
+    queue.start()
+    servers = informer.shared(SERVERS)
+    servers.add_handler(port_server_event)
+    servers.start()
+
+
+@kopf.on.cleanup()
+def port_cleanup(**_) -> None:
+    if queue is not None:
+        queue.stop()

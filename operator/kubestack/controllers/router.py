@@ -1,58 +1,120 @@
 """Router controller: references checked (the gateway network must be external, interface
-networks reachable by the project), then the router is reported DOWN with a reason — no
-network provider kubestack renders today can realise a Neutron router (OVN-Kubernetes layer2
-secondary networks have no router or SNAT towards another network), so it is modelled, not
-realised, and says so rather than pretending."""
+networks reachable by the project and holding the subnet), then the router is reported DOWN
+with a reason — no network provider kubestack renders today can realise a Neutron router
+(OVN-Kubernetes layer2 secondary networks have no router or SNAT towards another network), so
+it is modelled, not realised, and says so rather than pretending (`network.binding`).
+
+A Router is checked again when a network it names appears, goes or changes, not only when the
+Router itself does (a GitOps apply creates a router with, often before, its networks): Network
+events queue a re-sync of the Routers naming it, found in `binding.RouterIndex`. The Router's
+own create and spec changes stay with kopf; the queue re-syncs only Routers kopf has synced
+once, and one Router is never synced by two threads at once.
+"""
 
 from __future__ import annotations
+
+import threading
 
 import kopf
 from kubernetes.client.rest import ApiException
 
 from kubestack.k8s import client as k8s
+from kubestack.k8s import objects
 from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import WARNING, post
 from kubestack.k8s.objects import status_diff
+from kubestack.network import binding
 from kubestack.network.kube import Kube
-from kubestack.network.resolve import NetworkRefError, Purpose, resolve
 from kubestack.runtime.metrics import instrumented
+from kubestack.runtime.workqueue import WorkQueue
 
-NOT_REALISED = ("Routers are modelled but not realised: the cluster's secondary networks "
-                "(bridge, flat, vlan, OVN-Kubernetes layer2) provide no routing or SNAT between "
-                "networks; connect servers to a shared provider network instead.")
+ROUTERS = objects.kubestack("routers", "Router")
+
+index = binding.RouterIndex()
+queue: WorkQueue | None = None
+_LOCKS = [threading.Lock() for _ in range(16)]
+
+
+def _lock(namespace: str, name: str) -> threading.Lock:
+    return _LOCKS[hash((namespace, name)) % len(_LOCKS)]
 
 
 def _sync(body, namespace, name) -> None:
     kube = Kube(k8s.api())
     spec, status = body.get("spec") or {}, body.get("status") or {}
     gen = body["metadata"].get("generation")
-    state, reason = "DOWN", NOT_REALISED
-    try:
-        gw = spec.get("externalGateway")
-        if gw:
-            resolve(kube, gw["network"], namespace, Purpose.GATEWAY)
-        for iface in spec.get("interfaces") or []:
-            net = resolve(kube, iface["network"], namespace, Purpose.PORT)
-            if iface["subnet"] not in {p.name for p in net.plans}:
-                raise NetworkRefError(f"Subnet {iface['subnet']} could not be found on network {net.ref}.")
-    except NetworkRefError as exc:
-        state, reason = "ERROR", exc.message
+    networks = {key: kube.ours("networks", *key) for key in binding.router_networks(spec, namespace)}
+    state, reason = binding.router_state(spec, namespace, networks)
+    condition = "NotRealised" if state == binding.DOWN else "InvalidReference"
     desired = {"status": state, "reason": reason, "observedGeneration": gen,
-               "conditions": set_condition(status.get("conditions"), "Ready", False,
-                                           "NotRealised" if state == "DOWN" else "InvalidReference",
-                                           reason, gen)}
+               "conditions": set_condition(status.get("conditions"), "Ready", False, condition, reason, gen)}
     patch = status_diff(status, desired)
     if patch:
         kube.patch_status("routers", namespace, name, patch)
-        post(dict(body), WARNING, "NotRealised" if state == "DOWN" else "InvalidReference", reason)
+        post(dict(body), WARNING, condition, reason)
+
+
+def _sync_current(namespace: str, name: str, resync: bool = False) -> None:
+    """Sync the Router as it is now (read under its lock). `resync`: a re-sync for a network
+    event, done only once kopf has synced it (its create handler reads everything fresh)."""
+    with _lock(namespace, name):
+        body = objects.get(ROUTERS, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        if resync and (body.get("status") or {}).get("observedGeneration") is None:
+            return
+        _sync(body, namespace, name)
+
+
+@instrumented("Router")
+def router_resync(key: tuple[str, str]) -> None:
+    """The work queue's reconcile (raises to be retried with back-off)."""
+    _sync_current(key[0], key[1], resync=True)
 
 
 @kopf.on.resume("kubestack.io", "v1alpha1", "routers")
 @kopf.on.create("kubestack.io", "v1alpha1", "routers")
 @kopf.on.update("kubestack.io", "v1alpha1", "routers", field="spec")
 @instrumented("Router")
-def router_sync(body, namespace, name, **_):
+def router_sync(namespace, name, **_):
     try:
-        _sync(body, namespace, name)
+        _sync_current(namespace, name)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
+
+
+# ------------------------------------------------------------------ related objects' events
+
+
+def _queue(keys) -> None:
+    if queue is not None:
+        for key in keys:
+            queue.add(key)
+
+
+@kopf.on.event("kubestack.io", "v1alpha1", "routers")
+@instrumented("Router")
+async def router_index_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """Keep the index; a Router in ERROR while all its networks exist is checked again."""
+    if index.router_event(type, body):
+        _queue([(body["metadata"]["namespace"], body["metadata"]["name"])])
+
+
+@kopf.on.event("kubestack.io", "v1alpha1", "networks")
+@instrumented("Router")
+async def router_network_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """A network came, went or changed: the Routers naming it are checked again."""
+    _queue(index.network_event(type, body))
+
+
+@kopf.on.startup()
+def router_startup(**_) -> None:
+    global queue
+    queue = WorkQueue("routers", router_resync, workers=1)
+    queue.start()
+
+
+@kopf.on.cleanup()
+def router_cleanup(**_) -> None:
+    if queue is not None:
+        queue.stop()

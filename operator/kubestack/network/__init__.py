@@ -2,7 +2,9 @@
 network data, security groups as (Multi)NetworkPolicies, floating IPs.
 
 Pure modules: :mod:`.ipam`, :mod:`.mac`, :mod:`.cni`, :mod:`.cloudinit`, :mod:`.policy`,
-:mod:`.naming`. Effect modules take a ``kubernetes.client.ApiClient`` explicitly (so tests
+:mod:`.naming`, :mod:`.association` (what a floating IP maps to, and which events change it),
+:mod:`.binding` (a port's binding to its server, a router's check of its networks, and which
+events change them). Effect modules take a ``kubernetes.client.ApiClient`` explicitly (so tests
 can hand them any client): :mod:`.ports` (port and fixed-IP allocation for Servers),
 :mod:`.resolve` (network lookup and project isolation), :mod:`.attachments` (NADs),
 :mod:`.secgroups` (policy sync of a namespace), :mod:`.floating` (floating IP Services).

@@ -36,6 +36,7 @@ from kubestack.api.port import FixedIP, PortSpec
 from kubestack.api.server import ServerSpec
 
 from . import cni, ipam, mac, naming, policy
+from .binding import bind
 from .interfaces import AllocatedInterface, Route
 from .kube import Kube, owner_ref
 from .resolve import NetworkRefError, Purpose, ResolvedNetwork, resolve
@@ -352,7 +353,11 @@ def _plan(kube: Kube, ns: str, sname: str, spec: ServerSpec) -> list[_Iface]:
             if port is None:
                 raise PortError(f"Port {entry.port} could not be found.", 404)
             pspec = PortSpec.model_validate(port["spec"])
-            if pspec.device_id and pspec.device_id != sname:
+            if pspec.device_id and pspec.device_id != sname and \
+                    bind(port, kube.ours("servers", ns, pspec.device_id)).server:
+                # a port whose server is gone (or no longer plugs it) is free, as in Neutron,
+                # where deleting the server cleared its device_id (here only its status says
+                # so: see binding.bind); this server takes it by writing its own deviceId
                 raise PortError(f"Port {entry.port} is still in use by server {pspec.device_id}.", 409)
             net = _resolve(kube, pspec.network, ns)
             out.append(_Iface(i, entry.port, net, _requests(net, pspec.fixed_ips), port, True))

@@ -3,7 +3,8 @@
 A Network lives in its project's namespace. A reference is ``name`` (the referrer's own
 namespace) or ``namespace/name``. Another project's network may be used for ports only when
 it is ``shared``, and as a floating IP pool / router gateway only when it is ``external``;
-anything else is refused with a fault that says so.
+anything else is refused with a fault that says so. :func:`check` is the same decision on a
+Network already read (pure), for callers that read several at once.
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ def plans_of(model: Network) -> list[ipam.SubnetPlan]:
 
 def resolve(kube: Kube, ref: str, referrer_ns: str, purpose: str = Purpose.PORT) -> ResolvedNetwork:
     ns, name = naming.split_ref(ref, referrer_ns)
-    body = kube.ours("networks", ns, name)
+    return check(kube.ours("networks", ns, name), ref, referrer_ns, purpose)
+
+
+def check(body: dict | None, ref: str, referrer_ns: str, purpose: str = Purpose.PORT) -> ResolvedNetwork:
+    """`resolve` given the Network `ref` names as it is now (None: absent); pure."""
+    ns, name = naming.split_ref(ref, referrer_ns)
     if body is None:
         raise NetworkRefError(f"Network {ref} could not be found.", 404)
     model = Network.from_k8s(body)

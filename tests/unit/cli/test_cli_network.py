@@ -349,6 +349,8 @@ def test_port_list_and_show(cli):
             {"status": "ACTIVE", "macAddress": "fa:16:3e:aa:bb:cc", "server": "web-1",
              "fixedIps": [{"subnet": "private-v4", "ipAddress": "10.0.0.5"}]}),
         obj("ports", "Port", "spare", {"network": "private"}),
+        obj("ports", "Port", "vip", {"network": "private", "deviceId": "gone"},
+            {"status": "DOWN", "reason": "Server gone could not be found: port vip is not bound."}),
         obj("servers", "Server", "web-1", {"flavor": "f"}))
     code, out, _ = cli(fake, "port", "list", "--server", "uid-web-1")
     lines = out.splitlines()
@@ -358,12 +360,15 @@ def test_port_list_and_show(cli):
                        "subnet_id='private-v4'} | ACTIVE |"
     assert len(lines) == 5
     code, out, _ = cli(fake, "port", "list", "-f", "json")
-    assert [r["Name"] for r in json.loads(out)] == ["spare", "web-1-0"]
+    assert [r["Name"] for r in json.loads(out)] == ["spare", "vip", "web-1-0"]
     assert json.loads(out)[0]["Status"] == "DOWN"
     code, out, _ = cli(fake, "port", "show", "web-1-0", "-f", "json")
     shown = json.loads(out)
     assert shown["device_id"] == "web-1" and shown["security_group_ids"] == ["default"]
     assert shown["fixed_ips"] == [{"ip_address": "10.0.0.5", "subnet_id": "private-v4"}]
+    # unbound when its server went: the spec still names it, the port is nobody's
+    code, out, _ = cli(fake, "port", "show", "vip", "-f", "json")
+    assert json.loads(out)["device_id"] == ""
     assert cli(fake, "port", "delete", "spare")[0] == 0 and ("delete", "ports", "spare") in fake.calls
 
 

@@ -1,0 +1,151 @@
+"""Ports and Routers follow what they name, as a GitOps apply needs: a Port applied before its
+Network (or its subnet) is ERROR, then gets its fixed IPs and turns DOWN once the network has
+them; a Router applied before its networks is ERROR, then modelled-but-not-realised once they
+exist, and ERROR again when one goes; a pre-created Port plugged by a server is unbound (status
+only: DOWN, no server, deviceId kept) when the server is deleted, keeps its address, and is
+bound again by a server that plugs it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kubernetes import client
+
+from support.compute import (
+    create_flavor, create_image, create_server, custom, events_for, events_with, get, vm, wait_for,
+    wait_status,
+)
+
+G, V = "kubestack.io", "v1alpha1"
+
+
+def _create(cluster, ns, kind, plural, name, spec):
+    return custom(cluster).create_namespaced_custom_object(G, V, ns, plural, {
+        "apiVersion": f"{G}/{V}", "kind": kind, "metadata": {"name": name}, "spec": spec})
+
+
+def _network(cluster, ns, name, *subnets, **spec):
+    _create(cluster, ns, "Network", "networks", name, {
+        "provider": {"networkType": "bridge", "bridge": "br-" + name[:10]},
+        "subnets": [{"name": s, "cidr": c, "ipVersion": 4} for s, c in subnets], **spec})
+
+
+def _status(cluster, ns, plural, name):
+    return (get(cluster, ns, plural, name) or {}).get("status") or {}
+
+
+def _port_in(cluster, ns, name, state, reason=""):
+    return wait_for(lambda: (s := _status(cluster, ns, "ports", name)).get("status") == state
+                    and reason in (s.get("reason") or "") and s, timeout=60, what=f"port {name} {state} {reason}")
+
+
+def _router_in(cluster, ns, name, state, reason=""):
+    return wait_for(lambda: (s := _status(cluster, ns, "routers", name)).get("status") == state
+                    and reason in (s.get("reason") or "") and s, timeout=60, what=f"router {name} {state} {reason}")
+
+
+def _claims(cluster, ns):
+    items = client.CoreV1Api(cluster.api).list_namespaced_config_map(
+        ns, label_selector="kubestack.io/ip-claim=true").items
+    return sorted(i.data["address"] for i in items)
+
+
+@pytest.fixture
+def admin(cluster):
+    """A namespace for the external network (the admin project's, in OpenStack terms)."""
+    core = client.CoreV1Api(cluster.api)
+    ns = f"pub-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": ns, "labels": {"kubestack.io/test": "true"}}})
+    yield ns
+    core.delete_namespace(ns)
+
+
+def test_port_applied_before_its_network_gets_its_addresses(cluster, kubestack, namespace):
+    _create(cluster, namespace, "Port", "ports", "vip", {"network": "private"})
+    _create(cluster, namespace, "Port", "ports", "extra", {"network": "private",
+                                                            "fixedIps": [{"subnet": "second"}]})
+    _port_in(cluster, namespace, "vip", "ERROR", "Network private could not be found.")
+
+    # the network appears (without the second subnet): vip is given an address, DOWN (no server)
+    _network(cluster, namespace, "private", ("private-v4", "10.61.0.0/24"))
+    st = _port_in(cluster, namespace, "vip", "DOWN")
+    assert st["fixedIpSummary"] == "10.61.0.2" and not st.get("reason") and not st.get("server")
+    assert st["macAddress"].startswith("fa:16:3e:")
+    port = get(cluster, namespace, "ports", "vip")
+    assert port["spec"]["fixedIps"] == [{"subnet": "private-v4", "ipAddress": "10.61.0.2"}]
+    assert st["networkAttachment"] == f"{namespace}/private"
+    events_with(cluster, namespace, "vip", "PortError", "Allocated")
+    # the port asking for a subnet the network does not have yet is still ERROR, for that
+    _port_in(cluster, namespace, "extra", "ERROR", "Subnet second could not be found on network private.")
+
+    # the subnet is added: the port gets its address there
+    custom(cluster).patch_namespaced_custom_object(G, V, namespace, "networks", "private", {"spec": {"subnets": [
+        {"name": "private-v4", "cidr": "10.61.0.0/24", "ipVersion": 4},
+        {"name": "second", "cidr": "10.62.0.0/24", "ipVersion": 4}]}})
+    st = _port_in(cluster, namespace, "extra", "DOWN")
+    assert st["fixedIps"] == [{"subnet": "second", "ipAddress": "10.62.0.2"}]
+    assert _claims(cluster, namespace) == ["10.61.0.2", "10.62.0.2"]
+
+
+def test_router_applied_before_its_networks_converges(cluster, kubestack, namespace, admin):
+    _create(cluster, namespace, "Router", "routers", "r1", {
+        "externalGateway": {"network": f"{admin}/public"},
+        "interfaces": [{"network": "private", "subnet": "private-v4"}]})
+    _router_in(cluster, namespace, "r1", "ERROR", f"Network {admin}/public could not be found.")
+
+    _network(cluster, admin, "public", ("public-v4", "172.24.20.0/24"), external=True, shared=True)
+    _router_in(cluster, namespace, "r1", "ERROR", "Network private could not be found.")
+    _network(cluster, namespace, "private", ("private-v4", "10.63.0.0/24"))
+    st = _router_in(cluster, namespace, "r1", "DOWN", "not realised")
+    ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "NotRealised"
+    events_with(cluster, namespace, "r1", "InvalidReference", "NotRealised")
+
+    # an interface's network goes: ERROR again, and back once it is recreated
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "networks", "private")
+    _router_in(cluster, namespace, "r1", "ERROR", "Network private")
+    _network(cluster, namespace, "private", ("private-v4", "10.63.0.0/24"))
+    _router_in(cluster, namespace, "r1", "DOWN", "not realised")
+
+
+def test_deleting_a_server_unbinds_its_pre_created_port(cluster, kubestack, namespace):
+    _network(cluster, namespace, "private", ("private-v4", "10.64.0.0/24"))
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    _create(cluster, namespace, "Port", "ports", "vip", {"network": "private",
+                                                         "fixedIps": [{"ipAddress": "10.64.0.100"}]})
+    _port_in(cluster, namespace, "vip", "DOWN")
+
+    create_server(cluster, namespace, "app", flavor, networks=[{"port": "vip"}])
+    wait_status(cluster, namespace, "app", "ACTIVE")
+    st = _port_in(cluster, namespace, "vip", "ACTIVE")
+    assert st["server"] == "app" and st["fixedIpSummary"] == "10.64.0.100"
+    mac = st["macAddress"]
+
+    # the server goes: the port stays (it is the user's), unbound in its status; its spec is
+    # left as written (a controller clearing spec.deviceId would fight a GitOps tool)
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", "app")
+    st = _port_in(cluster, namespace, "vip", "DOWN", "Server app could not be found")
+    assert not st.get("server") and st["fixedIpSummary"] == "10.64.0.100" and st["macAddress"] == mac
+    assert get(cluster, namespace, "ports", "vip")["spec"]["deviceId"] == "app"
+    assert _claims(cluster, namespace) == ["10.64.0.100"]
+    events_with(cluster, namespace, "vip", "Unbound")
+
+    # a server of that name plugging it again (a GitOps re-apply) binds it, with no port change
+    wait_for(lambda: vm(cluster, namespace, "app") is None, what="the old server's VM gone")
+    create_server(cluster, namespace, "app", flavor, networks=[{"port": "vip"}])
+    wait_status(cluster, namespace, "app", "ACTIVE")
+    st = _port_in(cluster, namespace, "vip", "ACTIVE")
+    assert st["server"] == "app" and not st.get("reason") and st["macAddress"] == mac
+    wait_for(lambda: [e.reason for e in events_for(cluster, namespace, "vip")].count("Bound") >= 2,
+             timeout=30, what="a second Bound Event")
+
+    # gone again, the port is free: another server takes it (no "still in use by app")
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", "app")
+    _port_in(cluster, namespace, "vip", "DOWN", "Server app could not be found")
+    create_server(cluster, namespace, "db", flavor, networks=[{"port": "vip"}])
+    srv = wait_status(cluster, namespace, "db", "ACTIVE")
+    assert srv["status"]["addresses"]["private"][0]["addr"] == "10.64.0.100"
+    st = _port_in(cluster, namespace, "vip", "ACTIVE")
+    assert st["server"] == "db" and get(cluster, namespace, "ports", "vip")["spec"]["deviceId"] == "db"
