@@ -21,7 +21,6 @@ by two threads at once, nor while its claim is being released.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,20 +37,12 @@ from kubestack.network.kube import Kube
 from kubestack.network.ports import PortError
 from kubestack.runtime import informer
 from kubestack.runtime.metrics import instrumented
-from kubestack.runtime.workqueue import WorkQueue
+from kubestack.runtime.resync import Resyncer
 
 FLOATING_IPS = objects.kubestack("floatingips", "FloatingIP")
 SERVERS = objects.kubestack("servers", "Server")
 
 index = association.FloatingIPIndex()
-queue: WorkQueue | None = None
-# one FloatingIP is synced (or released) by one thread at a time: kopf's handlers and the
-# re-sync queue's workers both take its lock
-_LOCKS = [threading.Lock() for _ in range(64)]
-
-
-def _lock(namespace: str, name: str) -> threading.Lock:
-    return _LOCKS[hash((namespace, name)) % len(_LOCKS)]
 
 
 def _targets(kube: Kube, namespace: str, spec: Mapping[str, Any]) -> tuple[dict | None, dict[str, dict]]:
@@ -129,22 +120,7 @@ def _sync(body, namespace, name) -> None:
             post(body, NORMAL, desired["status"].title(), message)
 
 
-def _sync_current(namespace: str, name: str, resync: bool = False) -> None:
-    """Sync the FloatingIP as it is now (read under its lock). `resync`: a re-sync for a
-    related object, done only once kopf has synced it (its finalizer is on)."""
-    with _lock(namespace, name):
-        body = objects.get(FLOATING_IPS, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            return
-        if resync and (body.get("status") or {}).get("observedGeneration") is None:
-            return  # kopf's create handler has not run yet: it will, and read everything fresh
-        _sync(body, namespace, name)
-
-
-@instrumented("FloatingIP")
-def floatingip_resync(key: tuple[str, str]) -> None:
-    """The work queue's reconcile (raises to be retried with back-off)."""
-    _sync_current(key[0], key[1], resync=True)
+resyncer = Resyncer(FLOATING_IPS, _sync, workers=2)
 
 
 @kopf.on.create("kubestack.io", "v1alpha1", "floatingips")
@@ -152,7 +128,7 @@ def floatingip_resync(key: tuple[str, str]) -> None:
 @instrumented("FloatingIP")
 def floatingip_sync(namespace, name, **_):
     try:
-        _sync_current(namespace, name)
+        resyncer.sync_current(namespace, name)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
 
@@ -162,7 +138,7 @@ def floatingip_sync(namespace, name, **_):
 def floatingip_release(body, **_):
     meta = body["metadata"]
     try:
-        with _lock(meta["namespace"], meta["name"]):
+        with resyncer.lock(meta["namespace"], meta["name"]):
             floating.release(k8s.api(), dict(body))
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
@@ -173,37 +149,31 @@ def floatingip_release(body, **_):
 # runs them on its loop, without a hop to an executor thread for every Port or Network event.
 
 
-def _queue(keys) -> None:
-    if queue is not None:
-        for key in keys:
-            queue.add(key)
-
-
 def floating_ip_event(type_: str, body: dict, previous: dict | None) -> None:
     """Shared FloatingIP informer: keep the index; queue a FloatingIP it has just learnt of
     (this also re-syncs every FloatingIP once when the operator starts, as kopf's resume
     would) or that names something else now."""
     if index.floating_ip_event(type_, body, previous):
-        _queue([(body["metadata"]["namespace"], body["metadata"]["name"])])
+        resyncer.add([(body["metadata"]["namespace"], body["metadata"]["name"])])
 
 
 def server_event(type_: str, body: dict, previous: dict | None) -> None:
     """Shared Server informer: a server came, went, or changed what a FloatingIP reads."""
-    _queue(index.server_event(type_, body, previous))
+    resyncer.add(index.server_event(type_, body, previous))
 
 
 @kopf.on.event("kubestack.io", "v1alpha1", "ports")
 @instrumented("FloatingIP")
 async def port_event(type, body, **_):  # noqa: A002 - kopf's argument name
     """A port came, went, changed its fixed IPs or its server."""
-    _queue(index.port_event(type, body))
+    resyncer.add(index.port_event(type, body))
 
 
 @kopf.on.event("kubestack.io", "v1alpha1", "securitygroups")
 @instrumented("FloatingIP")
 async def security_group_event(type, body, **_):  # noqa: A002 - kopf's argument name
     """A group came, went or changed its rules: the Services' ports follow."""
-    _queue(index.security_group_event(type, body))
+    resyncer.add(index.security_group_event(type, body))
 
 
 @kopf.on.event("kubestack.io", "v1alpha1", "networks")
@@ -211,14 +181,12 @@ async def security_group_event(type, body, **_):  # noqa: A002 - kopf's argument
 async def network_event(type, body, **_):  # noqa: A002 - kopf's argument name
     """An external network came, went or changed its subnets: the FloatingIPs taking their
     address from it (ERROR while it did not exist) try again."""
-    _queue(index.network_event(type, body))
+    resyncer.add(index.network_event(type, body))
 
 
 @kopf.on.startup()
 def floatingip_startup(**_) -> None:
-    global queue
-    queue = WorkQueue("floatingips", floatingip_resync, workers=2)
-    queue.start()
+    resyncer.start()
     for gvr, handler in ((FLOATING_IPS, floating_ip_event), (SERVERS, server_event)):
         shared = informer.shared(gvr)
         shared.add_handler(handler)
@@ -227,5 +195,4 @@ def floatingip_startup(**_) -> None:
 
 @kopf.on.cleanup()
 def floatingip_cleanup(**_) -> None:
-    if queue is not None:
-        queue.stop()
+    resyncer.stop()

@@ -17,8 +17,6 @@ synced by two threads at once.
 
 from __future__ import annotations
 
-import threading
-
 import kopf
 from kubernetes.client.rest import ApiException
 
@@ -34,19 +32,10 @@ from kubestack.network.ports import PortError, _Txn, ensure_port, release_port_c
 from kubestack.network.resolve import NetworkRefError, Purpose, resolve
 from kubestack.runtime import informer
 from kubestack.runtime.metrics import instrumented
-from kubestack.runtime.workqueue import WorkQueue
+from kubestack.runtime.resync import Resyncer
 
 PORTS = objects.kubestack("ports", "Port")
 SERVERS = objects.kubestack("servers", "Server")
-
-queue: WorkQueue | None = None
-# one Port is synced (or its remote claims released) by one thread at a time: kopf's handlers
-# and the re-sync queue's workers both take its lock
-_LOCKS = [threading.Lock() for _ in range(64)]
-
-
-def _lock(namespace: str, name: str) -> threading.Lock:
-    return _LOCKS[hash((namespace, name)) % len(_LOCKS)]
 
 
 def _cached_server(namespace: str, name: str):
@@ -123,22 +112,7 @@ def _post_transition(body, status, desired, fixed) -> None:
         post(body, NORMAL, "Unbound", desired["reason"] or f"port {name} is not bound")
 
 
-def _sync_current(namespace: str, name: str, resync: bool = False) -> None:
-    """Sync the Port as it is now (read under its lock). `resync`: a re-sync for a related
-    object, done only once kopf has synced it (its create handler reads everything fresh)."""
-    with _lock(namespace, name):
-        body = objects.get(PORTS, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            return
-        if resync and (body.get("status") or {}).get("observedGeneration") is None:
-            return
-        _sync(body, namespace, name)
-
-
-@instrumented("Port")
-def port_resync(key: tuple[str, str]) -> None:
-    """The work queue's reconcile (raises to be retried with back-off)."""
-    _sync_current(key[0], key[1], resync=True)
+resyncer = Resyncer(PORTS, _sync, workers=2)
 
 
 @kopf.on.resume("kubestack.io", "v1alpha1", "ports")
@@ -147,7 +121,7 @@ def port_resync(key: tuple[str, str]) -> None:
 @instrumented("Port")
 def port_sync(namespace, name, **_):
     try:
-        _sync_current(namespace, name)
+        resyncer.sync_current(namespace, name)
         secgroups.sync_namespace(k8s.api(), namespace)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
@@ -158,7 +132,7 @@ def port_sync(namespace, name, **_):
 def port_release_remote(body, **_):
     meta = body["metadata"]
     try:
-        with _lock(meta["namespace"], meta["name"]):
+        with resyncer.lock(meta["namespace"], meta["name"]):
             release_port_claims(k8s.api(), dict(body))
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
@@ -178,37 +152,29 @@ def port_deleted(namespace, **_):
 # kopf's loop without a hop to an executor thread for every Port or Network event.
 
 
-def _queue(keys) -> None:
-    if queue is not None:
-        for key in keys:
-            queue.add(key)
-
-
 @kopf.on.event("kubestack.io", "v1alpha1", "ports")
 @instrumented("Port")
 async def port_index_event(type, body, **_):  # noqa: A002 - kopf's argument name
     """Keep the index; a Port showing what its network or server no longer says is synced."""
     if index.port_event(type, body):
-        _queue([(body["metadata"]["namespace"], body["metadata"]["name"])])
+        resyncer.add([(body["metadata"]["namespace"], body["metadata"]["name"])])
 
 
 @kopf.on.event("kubestack.io", "v1alpha1", "networks")
 @instrumented("Port")
 async def port_network_event(type, body, **_):  # noqa: A002 - kopf's argument name
     """A network came, went or changed its subnets: the Ports on it follow."""
-    _queue(index.network_event(type, body))
+    resyncer.add(index.network_event(type, body))
 
 
 def port_server_event(type_: str, body: dict, previous: dict | None) -> None:
     """Shared Server informer: a server came, went, or changed the ports it plugs."""
-    _queue(index.server_event(type_, body, previous))
+    resyncer.add(index.server_event(type_, body, previous))
 
 
 @kopf.on.startup()
 def port_startup(**_) -> None:
-    global queue
-    queue = WorkQueue("ports", port_resync, workers=2)
-    queue.start()
+    resyncer.start()
     servers = informer.shared(SERVERS)
     servers.add_handler(port_server_event)
     servers.start()
@@ -216,5 +182,4 @@ def port_startup(**_) -> None:
 
 @kopf.on.cleanup()
 def port_cleanup(**_) -> None:
-    if queue is not None:
-        queue.stop()
+    resyncer.stop()

@@ -13,8 +13,6 @@ once, and one Router is never synced by two threads at once.
 
 from __future__ import annotations
 
-import threading
-
 import kopf
 from kubernetes.client.rest import ApiException
 
@@ -26,17 +24,11 @@ from kubestack.k8s.objects import status_diff
 from kubestack.network import binding
 from kubestack.network.kube import Kube
 from kubestack.runtime.metrics import instrumented
-from kubestack.runtime.workqueue import WorkQueue
+from kubestack.runtime.resync import Resyncer
 
 ROUTERS = objects.kubestack("routers", "Router")
 
 index = binding.RouterIndex()
-queue: WorkQueue | None = None
-_LOCKS = [threading.Lock() for _ in range(16)]
-
-
-def _lock(namespace: str, name: str) -> threading.Lock:
-    return _LOCKS[hash((namespace, name)) % len(_LOCKS)]
 
 
 def _sync(body, namespace, name) -> None:
@@ -54,22 +46,7 @@ def _sync(body, namespace, name) -> None:
         post(dict(body), WARNING, condition, reason)
 
 
-def _sync_current(namespace: str, name: str, resync: bool = False) -> None:
-    """Sync the Router as it is now (read under its lock). `resync`: a re-sync for a network
-    event, done only once kopf has synced it (its create handler reads everything fresh)."""
-    with _lock(namespace, name):
-        body = objects.get(ROUTERS, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            return
-        if resync and (body.get("status") or {}).get("observedGeneration") is None:
-            return
-        _sync(body, namespace, name)
-
-
-@instrumented("Router")
-def router_resync(key: tuple[str, str]) -> None:
-    """The work queue's reconcile (raises to be retried with back-off)."""
-    _sync_current(key[0], key[1], resync=True)
+resyncer = Resyncer(ROUTERS, _sync, workers=1)
 
 
 @kopf.on.resume("kubestack.io", "v1alpha1", "routers")
@@ -78,7 +55,7 @@ def router_resync(key: tuple[str, str]) -> None:
 @instrumented("Router")
 def router_sync(namespace, name, **_):
     try:
-        _sync_current(namespace, name)
+        resyncer.sync_current(namespace, name)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
 
@@ -86,35 +63,26 @@ def router_sync(namespace, name, **_):
 # ------------------------------------------------------------------ related objects' events
 
 
-def _queue(keys) -> None:
-    if queue is not None:
-        for key in keys:
-            queue.add(key)
-
-
 @kopf.on.event("kubestack.io", "v1alpha1", "routers")
 @instrumented("Router")
 async def router_index_event(type, body, **_):  # noqa: A002 - kopf's argument name
     """Keep the index; a Router in ERROR while all its networks exist is checked again."""
     if index.router_event(type, body):
-        _queue([(body["metadata"]["namespace"], body["metadata"]["name"])])
+        resyncer.add([(body["metadata"]["namespace"], body["metadata"]["name"])])
 
 
 @kopf.on.event("kubestack.io", "v1alpha1", "networks")
 @instrumented("Router")
 async def router_network_event(type, body, **_):  # noqa: A002 - kopf's argument name
     """A network came, went or changed: the Routers naming it are checked again."""
-    _queue(index.network_event(type, body))
+    resyncer.add(index.network_event(type, body))
 
 
 @kopf.on.startup()
 def router_startup(**_) -> None:
-    global queue
-    queue = WorkQueue("routers", router_resync, workers=1)
-    queue.start()
+    resyncer.start()
 
 
 @kopf.on.cleanup()
 def router_cleanup(**_) -> None:
-    if queue is not None:
-        queue.stop()
+    resyncer.stop()
