@@ -95,14 +95,27 @@ class StackSpec(KubeModel):
 
     template: dict[str, Any] | None = Field(default=None, description="The HOT template.",
                                             json_schema_extra=_TEMPLATE_SCHEMA)
-    template_ref: ConfigMapKeyRef | None = None
+    template_ref: ConfigMapKeyRef | None = Field(
+        default=None,
+        description="A ConfigMap holding the template; its other keys are files for get_file. Read when "
+                    "the spec changes (as `openstack stack update` sends a template): to apply an edited "
+                    "template, change the spec, e.g. point at a new ConfigMap. A ConfigMap that does not "
+                    "exist yet is waited for (the stack is CREATE_FAILED meanwhile).")
     parameters: dict[str, str] = Field(default_factory=dict, max_length=512)
     parameters_secret_ref: SecretRef | None = None
     files: dict[str, str] = Field(default_factory=dict, max_length=256,
                                   description="Contents for get_file, by path.")
     environment: Environment | None = None
-    rollback: bool = Field(default=True, description="Roll back a failed create or update.")
-    timeout_minutes: int = Field(default=60, ge=1, le=10080)
+    rollback: bool = Field(
+        default=True,
+        description="Roll back a failed create or update (Heat's disable_rollback: false): a failed create "
+                    "deletes what it made (deletion_policy Retain keeps) and ends ROLLBACK_COMPLETE, a failed "
+                    "update returns to the last good template. false: the stack stops CREATE_FAILED / "
+                    "UPDATE_FAILED and keeps its resources.")
+    timeout_minutes: int = Field(
+        default=60, ge=1, le=10080,
+        description="Heat's timeout_mins: a create, update or rollback not complete within it fails "
+                    "(then rolls back, with rollback).")
 
 
 class StackResource(KubeModel):

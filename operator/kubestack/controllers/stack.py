@@ -6,7 +6,9 @@ last handled spec in an annotation, and a Stack's spec holds a whole template (u
 the Secret ``<stack>-stack-state`` (owned by the Stack; a Secret because hidden parameters
 and the parameters Secret's values are part of it): the template set being applied (target),
 the last one that completed (good, what a rollback returns to), the action, when it started,
-processed signals and scaling capacities.
+processed signals, scaling capacities, the AutoScalingGroups' member ids, and when each
+WaitCondition started waiting. A record left by a deleted Stack of the same name is
+discarded, and a Secret of that name that is not a stack record is never touched.
 
 The reconcile is level-triggered: every pass lists the stack's children (labels
 ``kubestack.io/stack`` / ``kubestack.io/stack-resource``), walks the template's dependency
@@ -19,9 +21,16 @@ with ``deletion_policy: Retain``, released (owner reference and stack labels rem
 reverse dependency order (by kind: floating IPs, servers, ports, volumes, images, security
 groups, key pairs, server groups, routers, networks, secrets, flavors; each kind only refers
 to kinds after it). Updates use the engine's ``diff()`` for replacements (a replaced resource
-gets a new object name; the old object goes once the new one is complete). A failure rolls
-back to the good template when ``spec.rollback`` (a failed create rolls back to nothing).
-Deletion is held by the finalizer ``kubestack.io/stack`` until every child is gone.
+gets a new object name; the old object goes once the new one is complete). A failure — a
+resource failing, or the action outlasting ``spec.timeoutMinutes`` — rolls back to the good
+template when ``spec.rollback`` (a failed create rolls back to nothing, keeping what
+``deletion_policy: Retain`` keeps); without it the stack stops ``<ACTION>_FAILED`` and keeps
+what it made. An object that exists under a child's name and is not this stack's is never
+taken over: that resource fails. Inputs naming something that does not exist yet (the
+templateRef ConfigMap, the parameters Secret, an image a constraint looks up) fail the
+action and are tried again every ``RETRY`` seconds, as ``kubectl apply`` may create the
+Stack before them. Deletion is held by the finalizer ``kubestack.io/stack`` until every
+child is gone.
 """
 
 from __future__ import annotations
@@ -41,9 +50,12 @@ from kubestack.k8s import events, objects
 from kubestack.k8s.client import core, custom
 from kubestack.k8s.conditions import set_condition
 from kubestack.orchestration import HeatError, diff, dns_name, load_stack
+from kubestack.orchestration import lifecycle
 from kubestack.orchestration import realize as rz
+from kubestack.orchestration import scaling
 from kubestack.orchestration.parameters import masked
 from kubestack.orchestration.resources import generate_random_string
+from kubestack.orchestration.template import Template, parse_document
 from kubestack.runtime import informer
 from kubestack.runtime.metrics import instrumented
 from kubestack.runtime.store import Store
@@ -57,7 +69,11 @@ SIGNAL_PREFIX = "kubestack.io/signal-"
 STACK_NAME_ANNOTATION = "kubestack.io/stack-name"
 MEMBER_LABEL = "kubestack.io/stack-member"
 STATE_KEY = "state.json"
+STATE_LABEL = "kubestack.io/stack-state"
 POLL = 3.0  # seconds between passes while something is in progress (events come sooner)
+#: seconds between tries of a stack whose inputs name something that does not exist yet (its
+#: template's ConfigMap, an image): nothing tells the controller when it appears
+RETRY = 10.0
 
 store = Store("stacks")
 queue: WorkQueue | None = None
@@ -123,15 +139,23 @@ def _list_children(namespace: str, stack: str) -> dict[tuple[str, str], dict]:
     return out
 
 
-def _create(child: rz.Child) -> dict:
+def _create(child: rz.Child, ctx: rz.Context) -> dict:
+    """Create a child; one that exists already is only taken when it is this stack's (a
+    retried pass): an object of the same name someone else made is never adopted, so the
+    stack never changes nor, on rollback or delete, removes it."""
     if child.kind == "Secret":
         try:
             core().create_namespaced_secret(child.namespace, child.body, field_validation="Strict")
+            created = True
         except ApiException as exc:
             if exc.status != 409:
                 raise
-        return _get("Secret", child.namespace, child.name) or child.body
-    obj, _ = objects.create(_gvr(child.kind), child.namespace, child.body)
+            created = False
+        obj = _get("Secret", child.namespace, child.name) or child.body
+    else:
+        obj, created = objects.create(_gvr(child.kind), child.namespace, child.body)
+    if not created and not rz.belongs_to(obj, ctx):
+        raise rz.RealizeError(f"a {child.kind} named {child.name} exists already and is not part of this stack")
     return obj
 
 
@@ -154,10 +178,25 @@ def _delete(kind: str, namespace: str | None, name: str) -> None:
         objects.delete(_gvr(kind), namespace if rz.KINDS[kind][2] else None, name)
 
 
-def _read_state(namespace: str, stack: str) -> dict | None:
-    secret = _get("Secret", namespace, state_secret_name(stack))
+class ForeignStateSecret(Exception):
+    """The Secret the stack keeps its record in exists and is not the stack's."""
+
+
+def _read_state(body: dict) -> dict | None:
+    meta = body["metadata"]
+    ns, name = meta["namespace"], state_secret_name(meta["name"])
+    secret = _get("Secret", ns, name)
     if secret is None:
         return None
+    smeta = secret["metadata"]
+    if meta["uid"] not in {o.get("uid") for o in smeta.get("ownerReferences") or []}:
+        if (smeta.get("labels") or {}).get(STATE_LABEL) == meta["name"]:
+            # the record of a deleted Stack of the same name the garbage collector has not
+            # removed yet: reading it would resume that stack
+            objects.delete_core("secret", ns, name)
+            raise Requeue(0.5)
+        raise ForeignStateSecret(f"Secret {name} exists and is not this stack's record: the stack keeps its "
+                                 "state under that name; rename or delete that Secret")
     raw = (secret.get("data") or {}).get(STATE_KEY)
     return json.loads(base64.b64decode(raw).decode()) if raw else None
 
@@ -173,7 +212,7 @@ def _write_state(body: dict, state: dict) -> None:
             raise
         core().create_namespaced_secret(ns, {
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "namespace": ns, "labels": {"kubestack.io/stack-state": meta["name"]},
+            "metadata": {"name": name, "namespace": ns, "labels": {STATE_LABEL: meta["name"]},
                          "ownerReferences": [objects.owner_reference(body)]},
             "data": data}, field_validation="Strict")
 
@@ -181,40 +220,50 @@ def _write_state(body: dict, state: dict) -> None:
 # ------------------------------------------------------------------------------ inputs
 
 class InputError(Exception):
-    pass
+    """The spec's inputs cannot be read. ``missing``: an object they name does not exist (yet)."""
+
+    def __init__(self, message: str, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def _inputs(body: dict) -> dict:
-    """(template, parameters, files, environment) the Stack's spec asks for."""
+    """(template, parameters, files, environment) the Stack's spec asks for.
+
+    With ``templateRef`` the template is read from the ConfigMap now, when the spec changed:
+    like ``openstack stack update``, a stack changes when its spec does, not when the
+    ConfigMap is edited. The ConfigMap's other keys are files for ``get_file`` (as the files
+    next to a template are for the openstack client), unless ``spec.files`` gives the same."""
     spec, ns = body.get("spec") or {}, body["metadata"]["namespace"]
     template = spec.get("template")
+    files: dict[str, str] = {}
     if template is None:
         ref = spec.get("templateRef") or {}
+        name, key = ref.get("configMap"), ref.get("key") or "template.yaml"
         try:
-            cm = core().read_namespaced_config_map(ref.get("configMap"), ns)
+            cm = core().read_namespaced_config_map(name, ns)
         except ApiException as exc:
             if exc.status == 404:
-                raise InputError(f"ConfigMap {ref.get('configMap')} (templateRef) could not be found.") from None
+                raise InputError(f"ConfigMap {name} (templateRef) could not be found.", missing=True) from None
             raise
-        text = (cm.data or {}).get(ref.get("key") or "template.yaml")
-        if text is None:
-            raise InputError(f"ConfigMap {ref.get('configMap')} has no key {ref.get('key') or 'template.yaml'}")
-        from kubestack.orchestration.template import parse_document
-
+        data = dict(cm.data or {})
+        if key not in data:
+            raise InputError(f"ConfigMap {name} (templateRef) has no key {key}.", missing=True)
         try:
-            template = parse_document(text, "template")
+            template = parse_document(data.pop(key), "template")
         except HeatError as exc:
-            raise InputError(str(exc)) from None
+            raise InputError(f"ConfigMap {name} key {key}: {exc}") from None
+        files = data
     params = dict(spec.get("parameters") or {})
     sref = spec.get("parametersSecretRef")
     if sref:
         secret = _get("Secret", ns, sref["name"])
         if secret is None:
-            raise InputError(f"Secret {sref['name']} (parametersSecretRef) could not be found.")
+            raise InputError(f"Secret {sref['name']} (parametersSecretRef) could not be found.", missing=True)
         for k, v in (secret.get("data") or {}).items():
             params[k] = base64.b64decode(v).decode()
     env = {k: v for k, v in (spec.get("environment") or {}).items() if v is not None}
-    return {"template": template, "parameters": params, "files": dict(spec.get("files") or {}),
+    return {"template": template, "parameters": params, "files": {**files, **(spec.get("files") or {})},
             "environment": env, "overrides": {}}
 
 
@@ -236,10 +285,15 @@ def _stack_name(body: dict) -> str:
     return (body["metadata"].get("annotations") or {}).get(STACK_NAME_ANNOTATION) or body["metadata"]["name"]
 
 
-def _load(body: dict, inputs: dict, capacity: dict | None = None, check: bool = False):
+def _load(body: dict, inputs: dict, state: dict | None = None, check: bool = False):
+    """The engine's stack for ``inputs``. From ``state``: the sizes scaling signals gave
+    AutoScalingGroups (over their desired_capacity), their members as last resized, and the
+    member names ResourceGroups' removal_policies took. ``check``: look up what custom
+    constraints name."""
     meta = body["metadata"]
+    state = state or {}
     template = copy.deepcopy(inputs["template"])
-    for group, size in (capacity or {}).items():
+    for group, size in (state.get("capacity") or {}).items():
         res = (template.get("resources") or {}).get(group)
         if isinstance(res, dict):
             res.setdefault("properties", {})["desired_capacity"] = size
@@ -250,6 +304,8 @@ def _load(body: dict, inputs: dict, capacity: dict | None = None, check: bool = 
         if d.rtype.name == "OS::Nova::Flavor" and name not in stack.name_overrides:
             stack.name_overrides[name] = rz.flavor_name(meta["namespace"], meta["name"], name)
     stack.name_overrides.update(inputs.get("overrides") or {})
+    stack.group_members = {g: scaling.Members.from_dict(m) for g, m in (state.get("members") or {}).items()}
+    stack.group_blacklist = {g: frozenset(names) for g, names in (state.get("blacklist") or {}).items()}
     return stack
 
 
@@ -291,22 +347,17 @@ def _scale(body: dict, stack, state: dict) -> bool:
             changed = True
             continue
         gprops = stack.resolve(group)
-        lo, hi = int(gprops["min_size"]), int(gprops["max_size"])
-        current = capacity.get(group, gprops.get("desired_capacity") if gprops.get("desired_capacity") is not None else lo)
+        current = capacity.get(group, scaling.initial_capacity(gprops))
+        cooldown = props.get("cooldown") if props.get("cooldown") is not None else gprops.get("cooldown")
+        scaled_at = state.setdefault("scaled_at", {})
         for _ in new:
-            adj, kind = float(props["scaling_adjustment"]), props["adjustment_type"]
-            if kind == "exact_capacity":
-                target = int(adj)
-            elif kind == "percent_change_in_capacity":
-                delta = current * adj / 100.0
-                step = int(props.get("min_adjustment_step") or 0)
-                delta = int(delta) if abs(delta) >= 1 else (1 if delta > 0 else -1 if delta < 0 else 0)
-                if step and abs(delta) < step:
-                    delta = step if delta > 0 else -step
-                target = current + delta
-            else:
-                target = current + int(adj)
-            current = max(lo, min(hi, target))
+            last = scaled_at.get(group)
+            if not scaling.cooldown_over(_age_seconds(last) if last else None, cooldown):
+                continue  # Heat drops a signal that comes while the group cools down
+            current = scaling.adjusted_capacity(
+                current, float(props["scaling_adjustment"]), props["adjustment_type"],
+                int(props.get("min_adjustment_step") or 0), int(gprops["min_size"]), int(gprops["max_size"]))
+            scaled_at[group] = _now()
         capacity[group] = current
         seen.setdefault(name, []).extend(s["id"] for s in new)
         changed = True
@@ -331,6 +382,8 @@ class Pass:
         self.contributions: dict[str, dict] = {}
         self.failure: str | None = None
         self.done = True
+        #: AutoScalingGroups' members as this pass sized them
+        self.members: dict[str, scaling.Members] = {}
         self.previous_rows = {r.get("name"): r for r in (body.get("status") or {}).get("resources") or []}
 
     def run(self) -> None:
@@ -427,7 +480,7 @@ class Pass:
         self.wanted.add(key)
         obj = self.children.get(key)
         if obj is None:
-            obj = _create(child)
+            obj = _create(child, self.ctx)
             self.children[key] = obj
         elif child.kind != "Secret":
             obj = self._update(child, obj)
@@ -476,6 +529,8 @@ class Pass:
     def _group(self, name: str, d) -> tuple[str, str]:
         members = self.stack.members(name, self.attrs)
         self.attrs[name] = {"members": []}
+        if d.rtype.name == "OS::Heat::AutoScalingGroup":
+            self.members[name] = self.stack.resized_members(name, len(members))
         states, reasons = [], []
         for i, m in enumerate(members):
             if m.kind is None:
@@ -537,8 +592,14 @@ class Pass:
         if failed:
             return rz.FAILED, str(failed.get("reason") or "WaitCondition signalled FAILURE")
         count = int(props.get("count") or 1)
+        waiting = self.state.setdefault("waiting", {})
         if len(data) >= count:
+            waiting.pop(name, None)
             return rz.COMPLETE, f"Signal: {len(data)} received"
+        # Heat's timeout property: seconds from when the condition started waiting
+        if _age_seconds(waiting.setdefault(name, _now())) > float(props.get("timeout") or 3600):
+            received = [str(s["reason"]) for s in signals if s["status"] == "SUCCESS"]
+            return rz.FAILED, lifecycle.wait_condition_timeout(received, count)
         return rz.IN_PROGRESS, f"waiting for {count - len(data)} signal(s) on {handle}"
 
     # -- outputs --------------------------------------------------------------------------
@@ -655,7 +716,9 @@ def _status_for(body: dict, action: str, result: str, reason: str, rows=None, ou
         "stackStatus": stack_status, "stackStatusReason": reason[:4096],
         "observedGeneration": gen,
         "stateSecret": state_secret_name(body["metadata"]["name"]),
-        "conditions": set_condition(st.get("conditions"), "Ready", result == "COMPLETE" and action != "DELETE",
+        # a rolled back stack is not what its spec asks for (nothing, after a failed create)
+        "conditions": set_condition(st.get("conditions"), "Ready",
+                                    result == "COMPLETE" and action in ("CREATE", "UPDATE"),
                                     stack_status.title().replace("_", ""), reason[:1024], gen),
         "creationTime": st.get("creationTime") or _now(),
     }
@@ -695,8 +758,6 @@ def _masked_params(body: dict, inputs: dict | None) -> dict | None:
     if inputs is None:
         return None
     try:
-        from kubestack.orchestration.template import Template
-
         tmpl = Template.parse(inputs["template"])
     except HeatError:
         return {k: str(v) for k, v in inputs["parameters"].items()}
@@ -717,14 +778,21 @@ def reconcile(key: tuple[str, str]) -> None:
             "finalizers": list(body["metadata"].get("finalizers") or []) + [FINALIZER],
             "resourceVersion": body["metadata"]["resourceVersion"]}})
     gen = body["metadata"].get("generation")
-    state = _read_state(ns, name)
+    try:
+        state = _read_state(body)
+    except ForeignStateSecret as exc:
+        st = body.get("status") or {}
+        action = (st.get("stackStatus") or "CREATE_FAILED").split("_")[0]
+        _write_status(body, _status_for(body, action, "FAILED", str(exc)))
+        raise Requeue(RETRY) from None
     if state is None or state.get("generation") != gen:
         state = _start(body, state, gen)
         _write_state(body, state)
-        if state["result"] == "FAILED":
-            _write_status(body, _status_for(body, state["action"], "FAILED", state["reason"],
-                                            params=_masked_params(body, state.get("target"))))
-            return
+    elif state.get("result") == "FAILED" and state.get("retry"):
+        before = json.dumps(state, sort_keys=True)
+        _prepare(body, state)
+        if json.dumps(state, sort_keys=True) != before:
+            _write_state(body, state)
     _drive(body, state)
 
 
@@ -734,16 +802,30 @@ def _start(body: dict, state: dict | None, gen: int) -> dict:
     good = (state or {}).get("good")
     if state is not None and state.get("result") == "COMPLETE" and state.get("action") != "DELETE":
         good = previous_target
-    action = "CREATE" if state is None else "UPDATE"
-    new_state = {"action": action, "result": "IN_PROGRESS", "reason": f"Stack {action} started",
-                 "generation": gen, "started": _now(), "good": good, "target": previous_target,
+    # a stack that has nothing yet (its create was refused, e.g. a template error) is created
+    created = state is not None and not (state.get("action") == "CREATE" and previous_target is None)
+    action = "UPDATE" if created else "CREATE"
+    new_state = {"action": action, "generation": gen, "good": good, "target": previous_target,
                  "signals": (state or {}).get("signals") or {}, "capacity": (state or {}).get("capacity") or {},
+                 "members": (state or {}).get("members") or {}, "blacklist": (state or {}).get("blacklist") or {},
                  "contributions": (state or {}).get("contributions") or {}}
+    _prepare(body, new_state)
+    return new_state
+
+
+def _prepare(body: dict, state: dict) -> None:
+    """Read the spec's inputs and plan them against what the stack has (``state["target"]``).
+    On success the action starts; on an error the state is FAILED, and ``retry`` says whether
+    the error names an object that may yet appear (a ConfigMap, an image applied after the
+    stack), so that the controller tries again."""
+    action, previous_target = state["action"], state.get("target")
     try:
         want = _inputs(body)
         new = _load(body, want, check=True)
+        capacity: dict[str, int] = {}
+        old = None
         if previous_target is not None:
-            old = _load(body, previous_target, (state or {}).get("capacity"))
+            old = _load(body, previous_target, state)
             for n in list(new.name_overrides):
                 if n not in new.defs:
                     new.name_overrides.pop(n)
@@ -751,17 +833,49 @@ def _start(body: dict, state: dict | None, gen: int) -> dict:
             log.info("stack %s/%s update: %s", body["metadata"]["namespace"], body["metadata"]["name"],
                      {c.name: c.action for c in plan.changes})
             want["overrides"] = {k: v for k, v in new.name_overrides.items() if k in new.defs}
-            # capacities set by scaling signals stay unless the template changed the group
-            for group in list(new_state["capacity"]):
-                if group not in new.defs or (old.defs.get(group) and
-                                              old.resolve(group) != new.resolve(group)):
-                    new_state["capacity"].pop(group)
-        new_state["target"] = want
+            capacity = _capacities_after_update(body, previous_target, new, state.get("capacity") or {})
+        blacklist = _removal_blacklists(new, old, state.get("blacklist") or {})
+        state.update(target=want, capacity=capacity, blacklist=blacklist, result="IN_PROGRESS",
+                     reason=f"Stack {action} started", started=_now(), retry=False)
     except (HeatError, InputError) as exc:
-        new_state.update(result="FAILED", reason=str(exc))
-        if state is None:
-            new_state["target"] = None
-    return new_state
+        state.update(result="FAILED", reason=str(exc), retry=exc.missing)
+
+
+def _capacities_after_update(body: dict, previous_target: dict, new, capacity: dict[str, int]) -> dict[str, int]:
+    """The sizes of the AutoScalingGroups after an update, as Heat resizes a group whose
+    definition changed (see scaling.capacity_after_update). The old definitions are the
+    template's own, without the sizes signals set."""
+    old = _load(body, previous_target)
+    out: dict[str, int] = {}
+    for group, d in new.defs.items():
+        if d.rtype.name != "OS::Heat::AutoScalingGroup" or not d.enabled or group not in old.defs \
+                or not old.defs[group].enabled or old.defs[group].rtype.name != d.rtype.name:
+            continue
+        size = scaling.capacity_after_update(old.resolve(group), new.resolve(group), capacity.get(group))
+        if size is not None:
+            out[group] = size
+    return out
+
+
+def _removal_blacklists(new, old, current: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The member names each ResourceGroup gives up, its removal_policies resolved against
+    the members it has (those of ``old``, the stack before the update; None at create)."""
+    out: dict[str, list[str]] = {}
+    for group, d in new.defs.items():
+        if d.rtype.name != "OS::Heat::ResourceGroup" or not d.enabled:
+            continue
+        props = new.resolve(group)
+        members = None
+        od = old.defs.get(group) if old is not None else None
+        if od is not None and od.enabled and od.rtype.name == d.rtype.name:
+            count = old.resolve(group).get("count")
+            ids = old.member_ids(group, count) if isinstance(count, int) else []
+            members = {str(i): old.physical_name(group, i) for i in ids}
+        names = scaling.removal_blacklist(props.get("removal_policies"), props.get("removal_policies_mode") or "append",
+                                          current.get(group) or (), members)
+        if names:
+            out[group] = sorted(names, key=lambda n: (len(n), n))
+    return out
 
 
 def _drive(body: dict, state: dict) -> None:
@@ -770,14 +884,24 @@ def _drive(body: dict, state: dict) -> None:
     target = state.get("target")
     params = _masked_params(body, target)
     if result == "FAILED":
-        # nothing moves until the spec changes (or the stack is deleted)
+        # nothing moves until the spec changes (or the stack is deleted)...
         _write_status(body, _status_for(body, action, "FAILED", state.get("reason") or "", params=params))
+        if state.get("retry"):
+            raise Requeue(RETRY)  # ...or what its inputs name appears
         return
-    if target is not None:
-        stack = _load(body, target, state.get("capacity"))
-        if _scale(body, stack, state):
+    recorded = json.dumps(state, sort_keys=True)
+
+    def save() -> None:
+        nonlocal recorded
+        now = json.dumps(state, sort_keys=True)
+        if now != recorded:
             _write_state(body, state)
-            stack = _load(body, target, state.get("capacity"))
+            recorded = now
+
+    if target is not None:
+        stack = _load(body, target, state)
+        if _scale(body, stack, state):
+            stack = _load(body, target, state)
         params = {k: v if isinstance(v, str) else json.dumps(v)
                   for k, v in masked(stack.template.parameters, stack.params).items()}
     children = _list_children(ns, name)
@@ -790,42 +914,49 @@ def _drive(body: dict, state: dict) -> None:
         p = Pass(body, stack, state, children, action)
         p.run()
         wanted, keep, done, failure = p.wanted, p.contributions, p.done, p.failure
+    save()  # signals taken, wait conditions' start times
     rows = p.rows if p else []
     outputs = p.outputs() if p else []
-    timeout = float((body.get("spec") or {}).get("timeoutMinutes") or 60) * 60
-    if result == "IN_PROGRESS" and failure is None and not done and _age_seconds(state.get("started")) > timeout:
-        failure = f"{action.title()} timed out"
+    minutes = float((body.get("spec") or {}).get("timeoutMinutes") or 60)
+    timed_out = result == "IN_PROGRESS" and _age_seconds(state.get("started")) > minutes * 60
     if result == "IN_PROGRESS" and failure is not None:
-        _fail(body, state, failure, rows, outputs, params)
+        _fail(body, state, failure, rows, outputs, params, "the stack failed")
+        raise Requeue(POLL)
+    if not done and timed_out:
+        _fail(body, state, lifecycle.timed_out(action, minutes, rows), rows, outputs, params, "timed out")
         raise Requeue(POLL)
     if not done:
-        if result == "COMPLETE":
-            _write_status(body, {**_status_for(body, action, "COMPLETE", state.get("reason") or "",
-                                               rows, outputs, params)})
-        else:
-            _write_status(body, _status_for(body, action, "IN_PROGRESS", state.get("reason") or "",
-                                            rows, outputs, params))
+        _write_status(body, _status_for(body, action, "COMPLETE" if result == "COMPLETE" else "IN_PROGRESS",
+                                        state.get("reason") or "", rows, outputs, params))
         raise Requeue(POLL)
-    before = json.dumps(state, sort_keys=True)
     finished, going = _cleanup(body, children, wanted, state, keep)
-    if json.dumps(state, sort_keys=True) != before:
-        _write_state(body, state)
+    save()
     if not finished:
+        if timed_out:
+            _fail(body, state, lifecycle.timed_out(action, minutes, rows, removing=going), rows, outputs, params,
+                  "timed out")
+            raise Requeue(POLL)
         _write_status(body, _status_for(body, action, "IN_PROGRESS",
                                         f"removing {', '.join(sorted(going)[:10])}", rows, outputs, params))
         raise Requeue(POLL)
+    # every group has the members it should: the next resize starts from these
+    state["members"] = {g: m.to_dict() for g, m in (p.members if p else {}).items()}
     if result == "IN_PROGRESS":
         reasons = {"CREATE": "Stack CREATE completed successfully", "UPDATE": "Stack UPDATE completed successfully",
                    "ROLLBACK": "Stack ROLLBACK completed successfully"}
         state.update(result="COMPLETE", reason=reasons.get(action, "completed"))
         if action != "ROLLBACK" or target is not None:
             state["good"] = target
-        _write_state(body, state)
+    save()
     _write_status(body, _status_for(body, action, "COMPLETE", state["reason"], rows, outputs, params))
 
 
-def _fail(body: dict, state: dict, failure: str, rows, outputs, params) -> None:
+def _fail(body: dict, state: dict, failure: str, rows, outputs, params, cause: str) -> None:
+    """The action failed: roll back (spec.rollback, Heat's disable_rollback false) to the
+    last good template, or to nothing for a create; else stop, keeping what was made."""
     action = state["action"]
+    # what was still going is no longer waited for (Heat: "CREATE aborted")
+    rows = lifecycle.abort_in_progress(rows, action, f"{action} aborted ({cause})")
     rollback = bool((body.get("spec") or {}).get("rollback", True))
     if rollback and action in ("CREATE", "UPDATE") and (action == "CREATE" or state.get("good") is not None):
         events.post(body, events.WARNING, f"{action.title()}Failed", failure)
@@ -843,7 +974,10 @@ def _reconcile_delete(body: dict) -> None:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if FINALIZER not in (body["metadata"].get("finalizers") or []):
         return
-    state = _read_state(ns, name) or {}
+    try:
+        state = _read_state(body) or {}
+    except ForeignStateSecret:
+        state = {}  # not the stack's: deleting the stack goes on without it (and leaves it)
     children = _list_children(ns, name)
     finished, going = _cleanup(body, children, set(), state, {})
     if not finished:

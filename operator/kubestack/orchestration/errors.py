@@ -17,10 +17,19 @@ def format_path(path: Iterable[object]) -> str:
 class HeatError(Exception):
     """Base class: a template, parameter or environment the engine refuses."""
 
+    #: the error is an object the template names that does not exist (an image, a flavor):
+    #: unlike the template's own mistakes it may go away by itself, once the object is made
+    missing: bool = False
+
     def __init__(self, message: str, path: Sequence[object] = ()) -> None:
         self.message = message
         self.path = [str(p) for p in path]
         super().__init__(str(self))
+
+    def not_found(self) -> "HeatError":
+        """The same error, marked as naming an object that does not exist (yet)."""
+        self.missing = True
+        return self
 
     def __str__(self) -> str:
         if self.path:

@@ -100,6 +100,10 @@ def convert(ptype: str, value: Any) -> Any:
     raise ValueError(f"Invalid type ({ptype})")
 
 
+class _NotFound(str):
+    """A constraint failure that is a lookup of an object that does not exist."""
+
+
 @dataclass
 class Constraint:
     kind: str
@@ -110,7 +114,8 @@ class Constraint:
               unchecked: list[str]) -> None:
         msg = self._failure(ptype, value, exists, unchecked, name)
         if msg is not None:
-            raise InvalidParameter(name, self.description or msg)
+            error = InvalidParameter(name, self.description or msg)
+            raise error.not_found() if isinstance(msg, _NotFound) else error
 
     def _failure(self, ptype: str, value: Any, exists: Exists | None,
                  unchecked: list[str], name: str) -> str | None:
@@ -153,7 +158,7 @@ class Constraint:
                 if v in (None, ""):
                     continue
                 if not exists(kind, str(v)):
-                    return f"Error validating value '{v}': The {kind} ({v}) could not be found."
+                    return _NotFound(f"Error validating value '{v}': The {kind} ({v}) could not be found.")
             return None
         raise StackValidationFailed(f"Invalid parameter constraints for parameter {name}, "
                                     f"expected: {', '.join(sorted(CONSTRAINT_KEYS))}")

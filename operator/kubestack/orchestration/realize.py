@@ -177,6 +177,19 @@ def labels(ctx: Context, resource: str) -> dict[str, str]:
             STACK_NAMESPACE_LABEL: ctx.namespace}
 
 
+def belongs_to(obj: dict[str, Any], ctx: Context) -> bool:
+    """The object is one of this stack's children: its labels name the stack and, when it is
+    namespaced, the Stack object owns it (not an earlier Stack of the same name, nor nobody:
+    a user's object that happens to have the name the stack would give its own)."""
+    meta = obj.get("metadata") or {}
+    lbl = meta.get("labels") or {}
+    if lbl.get(STACK_LABEL) != ctx.stack or lbl.get(STACK_NAMESPACE_LABEL) != ctx.namespace:
+        return False
+    if meta.get("namespace") and ctx.owner is not None:
+        return ctx.owner.get("uid") in {o.get("uid") for o in meta.get("ownerReferences") or []}
+    return True
+
+
 def _label_value(value: str) -> str:
     """Resource names may hold characters a label value may not ("group[3]")."""
     v = re.sub(r"[^A-Za-z0-9_.-]+", "_", value)[:63]
@@ -786,7 +799,7 @@ def attributes(type_name: str, obj: dict[str, Any] | None, physical_name: str,
 SECRET_ATTRIBUTES = {"OS::Heat::RandomString": ("value",), "OS::Nova::KeyPair": ("private_key",)}
 
 
-__all__ = ["Child", "Contribution", "Context", "Readiness", "RealizeError", "realize", "readiness",
+__all__ = ["Child", "Contribution", "Context", "Readiness", "RealizeError", "realize", "readiness", "belongs_to",
            "attributes", "attachment_readiness", "merge_contributed", "spec_patch", "flavor_name", "labels", "KINDS",
            "CONTRIBUTIONS", "DELETE_TIERS", "STACK_LABEL", "RESOURCE_LABEL", "STACK_NAMESPACE_LABEL",
            "POLICY_ANNOTATION", "FIELDS_ANNOTATION", "SECRET_ATTRIBUTES", "MASK",

@@ -250,7 +250,7 @@ _TYPES: list[ResourceType] = [
         "index_var": P("string", update=True, default="%index%"),
         "resource_def": P("map", required=True, update=True, schema={
             "type": P("string", required=True), "properties": P("map"), "metadata": P("map")}),
-        "removal_policies": P("list", update=True, default=[]),
+        "removal_policies": P("list", update=True, default=[], schema={"resource_list": P("list", default=[])}),
         "removal_policies_mode": P("string", update=True, default="append", allowed=("append", "update")),
     }, frozenset({"refs", "refs_map", "attributes", "removed_rsrc_list", "show"}), group=True,
         passthrough_attributes=True),

@@ -17,10 +17,12 @@ from .parameters import CUSTOM_CONSTRAINTS, Exists, resolve_parameters
 from .plan import (CreatePlan, DeletePlan, PlannedResource, ResourceChange, UpdatePlan)
 from .resources import (REGISTRY, ResourceType, constraint_checks, get_type, validate_properties,
                         virtual_attributes)
+from .scaling import Members, group_indices
 from .template import DELETION_POLICIES, Environment, Template
 from .versions import ALL_FUNCTIONS
 
 PSEUDO_PARAMETERS = ("OS::stack_name", "OS::stack_id", "OS::project_id")
+ASG = "OS::Heat::AutoScalingGroup"
 #: types whose deletion_policy may be Snapshot (a VolumeSnapshot / server snapshot image)
 SNAPSHOT_TYPES = ("OS::Cinder::Volume", "OS::Nova::Server")
 _DNS = re.compile(r"[^a-z0-9-]+")
@@ -75,6 +77,11 @@ class Stack:
         self.unchecked_constraints: list[str] = []
         #: physical names to use instead of the derived ones (replacements during updates)
         self.name_overrides: dict[str, str] = {}
+        #: the members AutoScalingGroups had when last resized (kept by the controller):
+        #: a resize keeps the newest and names new ones with new ids, as Heat does
+        self.group_members: dict[str, Members] = {}
+        #: member names ResourceGroups no longer use (removal_policies; kept by the controller)
+        self.group_blacklist: dict[str, frozenset[str]] = {}
         self.params = resolve_parameters(template.parameters, parameters, environment.parameters,
                                          environment.parameter_defaults, exists,
                                          self.unchecked_constraints)
@@ -194,9 +201,15 @@ class Stack:
                 raise InvalidTemplateAttribute(d.name, attribute, path)
         if members is None:
             return snippet
-        refs = [self._member_ref(d, member_type, i, a) for i, a in enumerate(members)]
+        ids = self.member_ids(d.name, len(members))
+        refs = [self._member_ref(d, member_type, i, a) for i, a in zip(ids, members)]
+        # a ResourceGroup's maps are keyed by index, an AutoScalingGroup's by member name
+        keys = [self.physical_name(d.name, i) for i in ids] if d.rtype.name == ASG else [str(i) for i in ids]
         if m:
-            i = int(m.group(1))
+            # resource.<name>: a ResourceGroup's member of that index (its name), an
+            # AutoScalingGroup's member at that position
+            wanted = int(m.group(1))
+            i = wanted if d.rtype.name == ASG else (ids.index(wanted) if wanted in ids else len(members))
             if i >= len(members):
                 raise InvalidTemplateAttribute(d.name, attribute, path)
             sub = m.group(2)
@@ -208,16 +221,16 @@ class Stack:
         if attribute == "refs":
             return self._select(refs, rest, path)
         if attribute == "refs_map":
-            return self._select({str(i): r for i, r in enumerate(refs)}, rest, path)
+            return self._select(dict(zip(keys, refs)), rest, path)
         if attribute == "current_size":
             return len(members)
         if attribute == "removed_rsrc_list":
-            return list(known.get("removed", []))
+            return sorted(self.group_blacklist.get(d.name, ()), key=lambda n: (len(n), n))
         if attribute in ("attributes", "outputs"):
             if not rest:
                 raise InvalidTemplateAttribute(d.name, attribute, path)
             key, rest = rest[0], rest[1:]
-            return {str(i): self._select(a.get(key), rest, path) for i, a in enumerate(members)}
+            return {k: self._select(a.get(key), rest, path) for k, a in zip(keys, members)}
         if attribute == "outputs_list":
             if not rest:
                 raise InvalidTemplateAttribute(d.name, attribute, path)
@@ -231,6 +244,18 @@ class Stack:
         if member_type is not None and member_type.ref_attribute:
             return attrs.get(member_type.ref_attribute)
         return self.physical_name(d.name, i)
+
+    def member_ids(self, name: str, count: int) -> list[int]:
+        """The ids (name suffixes) of a group's ``count`` members, oldest first: a
+        ResourceGroup's are its indices, less those removal_policies took (``group_blacklist``);
+        an AutoScalingGroup's come from its members as last resized (``group_members``)."""
+        if self.defs[name].rtype.name == ASG:
+            return list(self.resized_members(name, count).ids)
+        return group_indices(count, self.group_blacklist.get(name, ()))
+
+    def resized_members(self, name: str, count: int) -> Members:
+        """An AutoScalingGroup's members once it has ``count``, for the controller to keep."""
+        return self.group_members.get(name, Members()).resized(count)
 
     def _member_type(self, d: ResourceDef) -> ResourceType | None:
         key = "resource_def" if d.rtype.name == "OS::Heat::ResourceGroup" else "resource"
@@ -330,7 +355,7 @@ class Stack:
                     self.unchecked_constraints.append(note)
             elif not self.exists(kind, value):
                 raise PropertyError(f"Error validating value '{value}': The {kind} ({value}) "
-                                    "could not be found.", path)
+                                    "could not be found.", path).not_found()
 
     # -- resolution ---------------------------------------------------------------------------
     def _resolve_props(self, d: ResourceDef, defaults: bool = True) -> dict[str, Any]:
@@ -404,7 +429,7 @@ class Stack:
         if mtype.group:
             raise StackValidationFailed("nested groups are not supported", mpath + ["type"])
         members = []
-        for i in range(count):
+        for i in self.member_ids(d.name, count):
             mprops = spec.get("properties") or {}
             if index_var:
                 mprops = _replace_index(mprops, index_var, str(i))

@@ -1,0 +1,134 @@
+"""How Heat sizes its groups (pure).
+
+OS::Heat::AutoScalingGroup:
+
+* :func:`adjusted_capacity` — the size a scaling policy's signal asks for (Heat's
+  ``calculate_new_capacity``), always within ``min_size..max_size``; :func:`cooldown_over`
+  — whether a signal may scale the group at all.
+* :func:`capacity_after_update` — what a stack update does to a size set by signals: nothing
+  when the group's definition did not change; ``desired_capacity`` when the new definition
+  gives one; otherwise the current size, moved into the new bounds.
+* :class:`Members` — which members a group keeps when it is resized. Heat removes the
+  oldest members first and gives new ones new names, so members carry ids in creation
+  order and an id is never given twice (an old member may still be going away).
+
+OS::Heat::ResourceGroup:
+
+* :func:`removal_blacklist` and :func:`group_indices` — ``removal_policies``: the members
+  named in ``resource_list`` are removed and their names (indices) never used again, so a
+  group of ``count`` members has the first ``count`` indices not blacklisted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+CHANGE_IN_CAPACITY = "change_in_capacity"
+EXACT_CAPACITY = "exact_capacity"
+PERCENT_CHANGE_IN_CAPACITY = "percent_change_in_capacity"
+
+
+def adjusted_capacity(current: int, adjustment: float, adjustment_type: str, min_adjustment_step: int | None,
+                      minimum: int, maximum: int) -> int:
+    """The group's size after one scaling signal, as Heat computes it."""
+    if adjustment_type == EXACT_CAPACITY:
+        new = int(adjustment)
+    elif adjustment_type == PERCENT_CHANGE_IN_CAPACITY:
+        delta = current * adjustment / 100.0
+        # a change of less than one member still moves by one; more is rounded toward zero
+        if abs(delta) < 1.0:
+            step = math.ceil(delta) if delta > 0 else math.floor(delta)
+        else:
+            step = math.floor(delta) if delta > 0 else math.ceil(delta)
+        if min_adjustment_step and min_adjustment_step > abs(step):
+            step = min_adjustment_step if step > 0 else -min_adjustment_step
+        new = current + int(step)
+    else:
+        new = current + int(adjustment)
+    return max(minimum, min(maximum, new))
+
+
+def cooldown_over(seconds_since_last_scaling: float | None, cooldown: int | None) -> bool:
+    """Whether a group may scale again: ``cooldown`` seconds (the policy's, else the
+    group's) have passed since it last scaled, or it never did."""
+    return seconds_since_last_scaling is None or not cooldown or seconds_since_last_scaling >= cooldown
+
+
+def initial_capacity(props: Mapping[str, Any]) -> int:
+    """The size a group's properties ask for: desired_capacity, else min_size."""
+    desired = props.get("desired_capacity")
+    return int(desired) if desired is not None else int(props["min_size"])
+
+
+def capacity_after_update(old: Mapping[str, Any], new: Mapping[str, Any], current: int | None) -> int | None:
+    """The size recorded for a group (set by scaling signals) once a stack update changed
+    ``old`` properties into ``new``; None when the template's own size applies.
+
+    Heat only touches a group whose definition changed; it then resizes it to
+    desired_capacity when given, else keeps its current size within the new bounds."""
+    if dict(old) == dict(new):
+        return current
+    if new.get("desired_capacity") is not None:
+        return None
+    size = current if current is not None else initial_capacity(old)
+    return max(int(new["min_size"]), min(int(new["max_size"]), size))
+
+
+@dataclass(frozen=True)
+class Members:
+    """The member ids of a group, oldest first, and the id the next new member gets."""
+
+    ids: tuple[int, ...] = ()
+    next_id: int = 0
+
+    def resized(self, size: int) -> "Members":
+        """The members after resizing to ``size``: the oldest go first, new ones get new ids."""
+        size = max(0, size)
+        kept = self.ids if size >= len(self.ids) else self.ids[len(self.ids) - size:]
+        start = max([self.next_id] + [i + 1 for i in self.ids])
+        added = tuple(range(start, start + size - len(kept)))
+        return Members(kept + added, start + len(added))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ids": list(self.ids), "next": self.next_id}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "Members":
+        data = data or {}
+        return cls(tuple(int(i) for i in data.get("ids") or ()), int(data.get("next") or 0))
+
+
+def removal_blacklist(policies: Sequence[Mapping[str, Any]] | None, mode: str, current: Iterable[str],
+                      members: Mapping[str, str] | None) -> frozenset[str]:
+    """The member names a ResourceGroup no longer uses once its ``removal_policies`` apply.
+
+    ``members`` maps the names (indices) of the members the group has to their references
+    (object names); None while the group has none yet, when every name listed is taken as
+    it is. An entry of ``resource_list`` is a member's name or its reference; one naming no
+    member is ignored, as Heat does. With mode ``append`` (Heat's default) names
+    blacklisted before stay so; with ``update`` the list starts over."""
+    current = frozenset(current)
+    out = set() if mode == "update" else set(current)
+    by_ref = {ref: name for name, ref in (members or {}).items()}
+    for policy in policies or []:
+        for entry in policy.get("resource_list") or []:
+            key = str(entry)
+            if members is None or key in current or key in members:
+                out.add(key)
+            elif key in by_ref:
+                out.add(by_ref[key])
+    return frozenset(out)
+
+
+def group_indices(count: int, blacklist: Iterable[str] = ()) -> list[int]:
+    """The indices of a ResourceGroup's ``count`` members: the first not blacklisted."""
+    skip = frozenset(blacklist)
+    return list(itertools.islice((i for i in itertools.count() if str(i) not in skip), max(0, count)))
+
+
+__all__ = ["adjusted_capacity", "cooldown_over", "capacity_after_update", "initial_capacity", "Members",
+           "removal_blacklist", "group_indices", "CHANGE_IN_CAPACITY", "EXACT_CAPACITY",
+           "PERCENT_CHANGE_IN_CAPACITY"]

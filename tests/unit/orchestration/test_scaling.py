@@ -1,0 +1,184 @@
+"""AutoScalingGroup sizing as Heat does it: policy adjustments, updates of the group's
+definition, which members stay when it shrinks, and the names and maps the engine gives them."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubestack.orchestration import load_stack
+from kubestack.orchestration.errors import InvalidTemplateAttribute
+from kubestack.orchestration.scaling import (Members, adjusted_capacity, capacity_after_update, cooldown_over,
+                                             group_indices, initial_capacity, removal_blacklist)
+
+from .helpers import tmpl
+
+
+@pytest.mark.parametrize("current, adjustment, kind, step, expected", [
+    (2, 1, "change_in_capacity", None, 3),
+    (2, -1, "change_in_capacity", None, 1),
+    (2, 3, "exact_capacity", None, 3),
+    (4, 50, "percent_change_in_capacity", None, 6),
+    (4, 10, "percent_change_in_capacity", None, 5),     # 0.4 of a member still adds one
+    (4, -10, "percent_change_in_capacity", None, 3),
+    (10, 33, "percent_change_in_capacity", None, 13),   # 3.3 rounds toward zero
+    (10, -33, "percent_change_in_capacity", None, 7),
+    (10, 10, "percent_change_in_capacity", 3, 13),      # min_adjustment_step
+    (10, -10, "percent_change_in_capacity", 3, 7),
+    (0, 50, "percent_change_in_capacity", None, 1),     # nothing to take a percentage of: min_size
+    (3, 25, "change_in_capacity", None, 20),            # clamped to max_size
+    (3, -5, "change_in_capacity", None, 1),             # clamped to min_size
+    (3, 30, "exact_capacity", None, 20),
+])
+def test_adjusted_capacity_as_heat_computes_it(current, adjustment, kind, step, expected):
+    assert adjusted_capacity(current, adjustment, kind, step, 1, 20) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 50), st.floats(-200, 200, allow_nan=False), st.sampled_from(
+    ["change_in_capacity", "exact_capacity", "percent_change_in_capacity"]), st.integers(0, 5),
+    st.integers(0, 10), st.integers(0, 10))
+def test_adjusted_capacity_stays_within_bounds(current, adjustment, kind, step, lo, extra):
+    assert lo <= adjusted_capacity(current, adjustment, kind, step, lo, lo + extra) <= lo + extra
+
+
+def test_cooldown():
+    assert cooldown_over(None, 600)            # never scaled
+    assert cooldown_over(5, None) and cooldown_over(5, 0)
+    assert not cooldown_over(599, 600)
+    assert cooldown_over(600, 600)
+
+
+def test_initial_capacity():
+    assert initial_capacity({"min_size": 1, "max_size": 4}) == 1
+    assert initial_capacity({"min_size": 1, "max_size": 4, "desired_capacity": 3}) == 3
+
+
+def test_capacity_after_update():
+    old = {"min_size": 1, "max_size": 5, "desired_capacity": None}
+    # an update that leaves the group alone keeps what signals made of it
+    assert capacity_after_update(old, dict(old), 4) == 4
+    assert capacity_after_update(old, dict(old), None) is None
+    # a changed group with desired_capacity: that size, the signals' is forgotten
+    assert capacity_after_update(old, {**old, "desired_capacity": 2}, 4) is None
+    # a changed group without it keeps its current size, within the new bounds
+    assert capacity_after_update(old, {**old, "max_size": 6}, 4) == 4
+    assert capacity_after_update(old, {**old, "max_size": 3}, 4) == 3
+    assert capacity_after_update(old, {**old, "min_size": 2}, None) == 2
+    assert capacity_after_update({**old, "min_size": 3}, {**old, "min_size": 1}, None) == 3
+    assert capacity_after_update({**old, "desired_capacity": 4}, old, None) == 4
+
+
+def test_members_shrink_oldest_first_and_never_reuse_an_id():
+    m = Members().resized(3)
+    assert m == Members((0, 1, 2), 3)
+    assert m.resized(3) == m
+    m = m.resized(1)
+    assert m.ids == (2,)
+    m = m.resized(3)
+    assert m.ids == (2, 3, 4)
+    m = m.resized(0)
+    assert m.ids == () and m.next_id == 5
+    assert m.resized(2).ids == (5, 6)
+    assert Members.from_dict(m.resized(2).to_dict()) == m.resized(2)
+    assert Members.from_dict(None) == Members()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 12), max_size=12))
+def test_members_resizes_keep_the_newest_and_give_fresh_ids(sizes):
+    m, given_out = Members(), set()
+    for size in sizes:
+        before = m
+        m = m.resized(size)
+        assert len(m.ids) == size and list(m.ids) == sorted(set(m.ids))
+        kept = [i for i in m.ids if i in before.ids]
+        assert kept == list(before.ids[len(before.ids) - len(kept):])  # the newest stay
+        fresh = [i for i in m.ids if i not in before.ids]
+        assert not set(fresh) & given_out  # an id is never given twice
+        given_out |= set(m.ids)
+
+
+def _asg(**props):
+    base = {"min_size": 1, "max_size": 5, "desired_capacity": 2,
+            "resource": {"type": "OS::Nova::Server", "properties": {"image": "cirros", "flavor": "m1.small"}}}
+    base.update(props)
+    return tmpl(resources={"asg": {"type": "OS::Heat::AutoScalingGroup", "properties": base}}, outputs={
+        "refs": {"value": {"get_attr": ["asg", "refs"]}},
+        "refs_map": {"value": {"get_attr": ["asg", "refs_map"]}},
+        "ips": {"value": {"get_attr": ["asg", "outputs", "first_address"]}},
+        "ip_list": {"value": {"get_attr": ["asg", "outputs_list", "first_address"]}},
+        "size": {"value": {"get_attr": ["asg", "current_size"]}}})
+
+
+def test_autoscaling_group_members_follow_their_recorded_ids():
+    stack = load_stack(_asg(), stack_name="web")
+    assert [m.physical_name for m in stack.members("asg")] == ["web-asg-0", "web-asg-1"]
+    stack.group_members["asg"] = Members((0, 1, 2, 3), 4)  # was 4, signals made it so
+    members = stack.members("asg")
+    assert [m.physical_name for m in members] == ["web-asg-2", "web-asg-3"]
+    assert [m.name for m in members] == ["asg[2]", "asg[3]"]
+    assert stack.resized_members("asg", 2) == Members((2, 3), 4)
+    attrs = {"asg": {"members": [{"first_address": "10.0.0.2"}, {"first_address": "10.0.0.3"}]}}
+    # Heat keys an AutoScalingGroup's maps by member name, lists them oldest first
+    assert stack.outputs(attrs) == {
+        "refs": ["web-asg-2", "web-asg-3"], "refs_map": {"web-asg-2": "web-asg-2", "web-asg-3": "web-asg-3"},
+        "ips": {"web-asg-2": "10.0.0.2", "web-asg-3": "10.0.0.3"}, "ip_list": ["10.0.0.2", "10.0.0.3"],
+        "size": 2}
+
+
+def test_resource_group_members_stay_indexed():
+    t = tmpl(resources={"rg": {"type": "OS::Heat::ResourceGroup", "properties": {
+        "count": 2, "resource_def": {"type": "OS::Nova::Server", "properties": {"image": "c", "flavor": "f"}}}}},
+        outputs={"m": {"value": {"get_attr": ["rg", "refs_map"]}}})
+    stack = load_stack(t, stack_name="web")
+    stack.group_members["rg"] = Members((5, 6), 7)  # only AutoScalingGroups follow a record
+    assert [m.physical_name for m in stack.members("rg")] == ["web-rg-0", "web-rg-1"]
+    assert stack.outputs({"rg": {"members": [{}, {}]}}) == {"m": {"0": "web-rg-0", "1": "web-rg-1"}}
+
+
+def test_removal_blacklist_resolves_names_and_references_against_the_members():
+    members = {"0": "st-rg-0", "1": "st-rg-1", "2": "st-rg-2"}
+    policies = [{"resource_list": ["1", "st-rg-2", "7", "nosuch"]}]
+    # members by name or reference; names no member has are ignored, as Heat does
+    assert removal_blacklist(policies, "append", (), members) == {"1", "2"}
+    # append keeps what was blacklisted before; update starts over from the policies
+    assert removal_blacklist([], "append", {"5"}, members) == {"5"}
+    assert removal_blacklist([], "update", {"5"}, members) == frozenset()
+    assert removal_blacklist([{"resource_list": ["5"]}], "update", {"5"}, members) == {"5"}
+    # before the group has members (at create), names are taken as given
+    assert removal_blacklist([{"resource_list": [0, "3"]}], "append", (), None) == {"0", "3"}
+    assert removal_blacklist(None, "append", (), None) == frozenset()
+
+
+def test_group_indices_skip_blacklisted_names():
+    assert group_indices(3) == [0, 1, 2]
+    assert group_indices(3, {"1"}) == [0, 2, 3]
+    assert group_indices(2, {"0", "1", "x"}) == [2, 3]
+    assert group_indices(0, {"1"}) == []
+
+
+def test_resource_group_removal_policies_in_the_engine():
+    t = tmpl(resources={"rg": {"type": "OS::Heat::ResourceGroup", "properties": {
+        "count": 3, "removal_policies": [{"resource_list": ["1"]}],
+        "resource_def": {"type": "OS::Nova::Server", "properties": {
+            "name": "web-%index%", "image": "c", "flavor": "f"}}}}},
+        outputs={"removed": {"value": {"get_attr": ["rg", "removed_rsrc_list"]}},
+                 "refs": {"value": {"get_attr": ["rg", "refs"]}},
+                 "two": {"value": {"get_attr": ["rg", "resource.2", "first_address"]}},
+                 "by_name": {"value": {"get_attr": ["rg", "attributes", "first_address"]}}})
+    stack = load_stack(t, stack_name="st")
+    stack.group_blacklist["rg"] = frozenset({"1", "10"})
+    members = stack.members("rg")
+    assert [m.physical_name for m in members] == ["st-rg-0", "st-rg-2", "st-rg-3"]
+    assert [m.properties["name"] for m in members] == ["web-0", "web-2", "web-3"]
+    attrs = {"rg": {"members": [{"first_address": "10.0.0.0"}, {"first_address": "10.0.0.2"},
+                                {"first_address": "10.0.0.3"}]}}
+    assert stack.outputs(attrs) == {
+        "removed": ["1", "10"], "refs": ["st-rg-0", "st-rg-2", "st-rg-3"], "two": "10.0.0.2",
+        "by_name": {"0": "10.0.0.0", "2": "10.0.0.2", "3": "10.0.0.3"}}
+    # the member named 1 is gone
+    gone = load_stack(tmpl(resources=t["resources"], outputs={"o": {"value": {"get_attr": ["rg", "resource.1"]}}}),
+                      stack_name="st")
+    gone.group_blacklist["rg"] = frozenset({"1"})
+    with pytest.raises(InvalidTemplateAttribute, match=r"\(rg resource.1\)"):
+        gone.outputs(attrs)
