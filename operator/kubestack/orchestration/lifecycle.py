@@ -1,15 +1,64 @@
-"""What a stack's failures and timeouts say and do to its resource list (pure).
+"""A stack's resource list, and what its failures and timeouts say and do to it (pure).
 
 The Stack controller keeps one row per resource (``name``, ``type``, ``status`` such as
-``CREATE_IN_PROGRESS``, ``statusReason``); these helpers word the stack's reason the way Heat
-does and settle the rows of a stack that stopped.
+``CREATE_IN_PROGRESS``, ``statusReason``); these helpers make the rows a pass finds, word
+the stack's reason the way Heat does and settle the rows of a stack that stopped.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import datetime
+from typing import TYPE_CHECKING, Any, Sequence
+
+from . import realize as rz
+
+if TYPE_CHECKING:
+    from .stack import Stack
 
 IN_PROGRESS_SUFFIX = "_IN_PROGRESS"
+STAMP = "%Y-%m-%dT%H:%M:%SZ"  # the timestamps the controller records (kubestack.k8s.conditions.now)
+
+
+def age_seconds(stamp: str | None) -> float:
+    """Seconds since ``stamp``; 0 without one."""
+    if not stamp:
+        return 0.0
+    t = datetime.datetime.strptime(stamp, STAMP).replace(tzinfo=datetime.timezone.utc)
+    return (datetime.datetime.now(datetime.timezone.utc) - t).total_seconds()
+
+
+def resource_row(stack: Stack, name: str) -> dict[str, Any]:
+    """A resource's row before the pass looks at it: what it is, its object's name and
+    kind (a group's: its members' kind), what it depends on."""
+    d = stack.defs[name]
+    row = {"name": name, "type": d.rtype.name, "kind": d.rtype.kind,
+           "objectName": stack.physical_name(name) if d.rtype.kind else None, "dependsOn": stack.dependencies(name)}
+    if d.rtype.group:
+        mt = stack._member_type(d)
+        row["kind"] = mt.kind if mt else None
+    return row
+
+
+def waiting_row(row: dict[str, Any], previous: dict[str, Any], action: str, waiting: Sequence[str]) -> dict[str, Any]:
+    """The row of a resource waiting for others (``waiting``): an update leaves one that was
+    complete (``previous``, its row of the last pass) as it was; anything else is
+    INIT_COMPLETE, not yet begun."""
+    status = previous.get("status") if previous.get("status", "").endswith("COMPLETE") and action != "CREATE" \
+        else "INIT_COMPLETE"
+    return {**row, "status": status, "statusReason": f"waiting for {', '.join(waiting)}"}
+
+
+def result_row(row: dict[str, Any], action: str, state: str, reason: str) -> dict[str, Any]:
+    """The row of a resource the pass realised: ``<ACTION>_<RESULT>`` for its readiness
+    ``state`` (`realize.COMPLETE`, ...)."""
+    suffix = {rz.COMPLETE: "COMPLETE", rz.IN_PROGRESS: "IN_PROGRESS", rz.FAILED: "FAILED"}[state]
+    return {**row, "status": f"{action}_{suffix}",
+            "statusReason": reason or ("state changed" if state == rz.COMPLETE else "")}
+
+
+def resource_failed(action: str, row: dict[str, Any], reason: str) -> str:
+    """The stack's reason when the resource of ``row`` failed, as Heat words it."""
+    return f"Resource {action} failed: {row['type']} \"{row['name']}\": {reason}"
 
 
 def _in_progress(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,4 +100,5 @@ def wait_condition_timeout(received: Sequence[str], count: int) -> str:
     return message
 
 
-__all__ = ["timed_out", "abort_in_progress", "wait_condition_timeout"]
+__all__ = ["age_seconds", "resource_row", "waiting_row", "result_row", "resource_failed", "timed_out",
+           "abort_in_progress", "wait_condition_timeout"]

@@ -14,6 +14,9 @@ The Stack controller asks this module three things about each resource of a stac
 * :func:`attributes` — the resource's Heat attributes (``first_address``, ``networks``,
   ``floating_ip_address``...) read from the object's status, for ``get_attr``.
 
+and, for an object that exists already, what to patch (:func:`update_patch`,
+:meth:`Contribution.patch`).
+
 Everything here is data in, data out: no API calls.
 """
 
@@ -24,9 +27,12 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import HeatError
+
+if TYPE_CHECKING:
+    from .stack import Stack
 
 GROUP, VERSION = "kubestack.io", "v1alpha1"
 STACK_LABEL = "kubestack.io/stack"
@@ -34,6 +40,8 @@ RESOURCE_LABEL = "kubestack.io/stack-resource"
 STACK_NAMESPACE_LABEL = "kubestack.io/stack-namespace"
 POLICY_ANNOTATION = "kubestack.io/deletion-policy"
 FIELDS_ANNOTATION = "kubestack.io/stack-fields"
+#: a group member's index among its group's members
+MEMBER_LABEL = "kubestack.io/stack-member"
 MASK = "******"
 
 #: kind -> (API group/version, plural, namespaced)
@@ -144,6 +152,17 @@ class Contribution:
             return all((spec or {}).get(k) == v for k, v in self.entry.items())
         return any(_entry_key(self.field, e) == self.key and _subset(self.entry, e)
                    for e in (spec or {}).get(self.field) or [])
+
+    def patch(self, target: dict[str, Any], remove: bool = False) -> dict[str, Any] | None:
+        """The merge patch that puts this entry into the ``target`` object (``remove``: takes
+        it out), guarded by the target's resourceVersion; None when it is so already."""
+        spec = target.get("spec") or {}
+        if self.present(spec) != remove:
+            return None
+        new = self.remove(spec) if remove else self.apply(spec)
+        fields = ({k: new.get(k) for k in self.entry} if self.field == "association"
+                  else {self.field: new.get(self.field)})
+        return {"metadata": {"resourceVersion": target["metadata"]["resourceVersion"]}, "spec": fields}
 
 
 def _subset(want: Any, have: Any) -> bool:
@@ -587,6 +606,36 @@ def spec_patch(current: dict[str, Any], desired: dict[str, Any], managed: set[st
     return patch
 
 
+def update_patch(child: Child, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The patch that brings ``obj``, the existing object of ``child``, to what the template
+    gives: the spec fields the stack manages (keeping what other resources contributed) and
+    the annotations naming those fields and the deletion policy; None when it is there."""
+    ann = obj["metadata"].get("annotations") or {}
+    managed = set(filter(None, (ann.get(FIELDS_ANNOTATION) or "").split(",")))
+    desired = merge_contributed(child.kind, child.spec, obj.get("spec") or {})
+    patch = spec_patch(obj.get("spec") or {}, desired, managed)
+    mine = child.body["metadata"]["annotations"]
+    annotations = {k: mine[k] for k in (FIELDS_ANNOTATION, POLICY_ANNOTATION) if ann.get(k) != mine[k]}
+    body: dict[str, Any] = {}
+    if patch:
+        body["spec"] = patch
+    if annotations:
+        body["metadata"] = {"annotations": annotations}
+    return body or None
+
+
+def subnet_networks(stack: Stack) -> dict[str, str]:
+    """A stack's Subnets (their object names) -> the Networks they are part of, for servers
+    that name a subnet instead of a network (see `Context.subnet_networks`)."""
+    out: dict[str, str] = {}
+    for name in stack.resources_in_order():
+        if stack.defs[name].rtype.name == "OS::Neutron::Subnet":
+            props = stack.resolve(name)
+            if isinstance(props.get("network"), str):
+                out[stack.physical_name(name)] = props["network"]
+    return out
+
+
 # ---- readiness -----------------------------------------------------------------------------
 
 COMPLETE, IN_PROGRESS, FAILED = "complete", "in_progress", "failed"
@@ -800,7 +849,8 @@ SECRET_ATTRIBUTES = {"OS::Heat::RandomString": ("value",), "OS::Nova::KeyPair": 
 
 
 __all__ = ["Child", "Contribution", "Context", "Readiness", "RealizeError", "realize", "readiness", "belongs_to",
-           "attributes", "attachment_readiness", "merge_contributed", "spec_patch", "flavor_name", "labels", "KINDS",
-           "CONTRIBUTIONS", "DELETE_TIERS", "STACK_LABEL", "RESOURCE_LABEL", "STACK_NAMESPACE_LABEL",
-           "POLICY_ANNOTATION", "FIELDS_ANNOTATION", "SECRET_ATTRIBUTES", "MASK",
+           "attributes", "attachment_readiness", "merge_contributed", "spec_patch", "update_patch", "subnet_networks",
+           "flavor_name", "labels", "KINDS", "CONTRIBUTIONS", "DELETE_TIERS", "STACK_LABEL", "RESOURCE_LABEL",
+           "STACK_NAMESPACE_LABEL", "POLICY_ANNOTATION", "FIELDS_ANNOTATION", "MEMBER_LABEL", "SECRET_ATTRIBUTES",
+           "MASK",
            "COMPLETE", "IN_PROGRESS", "FAILED"]

@@ -11,12 +11,14 @@ OS::Heat::AutoScalingGroup:
 * :class:`Members` — which members a group keeps when it is resized. Heat removes the
   oldest members first and gives new ones new names, so members carry ids in creation
   order and an id is never given twice (an old member may still be going away).
+* :func:`capacities_after_update` — capacity_after_update for every group of a stack.
 
 OS::Heat::ResourceGroup:
 
 * :func:`removal_blacklist` and :func:`group_indices` — ``removal_policies``: the members
   named in ``resource_list`` are removed and their names (indices) never used again, so a
-  group of ``count`` members has the first ``count`` indices not blacklisted.
+  group of ``count`` members has the first ``count`` indices not blacklisted;
+  :func:`removal_blacklists` resolves them for every group of a stack.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from .stack import Stack
 
 CHANGE_IN_CAPACITY = "change_in_capacity"
 EXACT_CAPACITY = "exact_capacity"
@@ -77,6 +82,21 @@ def capacity_after_update(old: Mapping[str, Any], new: Mapping[str, Any], curren
     return max(int(new["min_size"]), min(int(new["max_size"]), size))
 
 
+def capacities_after_update(old: Stack, new: Stack, capacity: Mapping[str, int]) -> dict[str, int]:
+    """The sizes of the AutoScalingGroups after an update from ``old`` to ``new``, as Heat
+    resizes a group whose definition changed (see capacity_after_update). ``capacity``: the
+    sizes signals set; ``old`` has the template's own definitions, without those sizes."""
+    out: dict[str, int] = {}
+    for group, d in new.defs.items():
+        if d.rtype.name != "OS::Heat::AutoScalingGroup" or not d.enabled or group not in old.defs \
+                or not old.defs[group].enabled or old.defs[group].rtype.name != d.rtype.name:
+            continue
+        size = capacity_after_update(old.resolve(group), new.resolve(group), capacity.get(group))
+        if size is not None:
+            out[group] = size
+    return out
+
+
 @dataclass(frozen=True)
 class Members:
     """The member ids of a group, oldest first, and the id the next new member gets."""
@@ -123,12 +143,34 @@ def removal_blacklist(policies: Sequence[Mapping[str, Any]] | None, mode: str, c
     return frozenset(out)
 
 
+def removal_blacklists(new: Stack, old: Stack | None, current: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The member names each ResourceGroup of ``new`` gives up, its removal_policies resolved
+    against the members it has (those of ``old``, the stack before the update; None at
+    create). ``current``: the names given up before."""
+    out: dict[str, list[str]] = {}
+    for group, d in new.defs.items():
+        if d.rtype.name != "OS::Heat::ResourceGroup" or not d.enabled:
+            continue
+        props = new.resolve(group)
+        members = None
+        od = old.defs.get(group) if old is not None else None
+        if od is not None and od.enabled and od.rtype.name == d.rtype.name:
+            count = old.resolve(group).get("count")
+            ids = old.member_ids(group, count) if isinstance(count, int) else []
+            members = {str(i): old.physical_name(group, i) for i in ids}
+        names = removal_blacklist(props.get("removal_policies"), props.get("removal_policies_mode") or "append",
+                                  current.get(group) or (), members)
+        if names:
+            out[group] = sorted(names, key=lambda n: (len(n), n))
+    return out
+
+
 def group_indices(count: int, blacklist: Iterable[str] = ()) -> list[int]:
     """The indices of a ResourceGroup's ``count`` members: the first not blacklisted."""
     skip = frozenset(blacklist)
     return list(itertools.islice((i for i in itertools.count() if str(i) not in skip), max(0, count)))
 
 
-__all__ = ["adjusted_capacity", "cooldown_over", "capacity_after_update", "initial_capacity", "Members",
-           "removal_blacklist", "group_indices", "CHANGE_IN_CAPACITY", "EXACT_CAPACITY",
-           "PERCENT_CHANGE_IN_CAPACITY"]
+__all__ = ["adjusted_capacity", "cooldown_over", "capacity_after_update", "capacities_after_update",
+           "initial_capacity", "Members", "removal_blacklist", "removal_blacklists", "group_indices",
+           "CHANGE_IN_CAPACITY", "EXACT_CAPACITY", "PERCENT_CHANGE_IN_CAPACITY"]

@@ -6,7 +6,8 @@ import pytest
 from kubestack.orchestration import load_stack
 from kubestack.orchestration import realize as rz
 from kubestack.orchestration.errors import HeatError, InvalidParameter, PropertyError
-from kubestack.orchestration.lifecycle import abort_in_progress, timed_out, wait_condition_timeout
+from kubestack.orchestration.lifecycle import (abort_in_progress, age_seconds, resource_failed, resource_row,
+                                               result_row, timed_out, wait_condition_timeout, waiting_row)
 
 from .helpers import server, tmpl
 
@@ -18,6 +19,36 @@ ROWS = [
     {"name": "after", "type": "OS::Neutron::SecurityGroup", "status": "INIT_COMPLETE",
      "statusReason": "waiting for ready"},
 ]
+
+
+def test_rows_of_a_pass():
+    stack = load_stack(tmpl(resources={
+        "sg": {"type": "OS::Neutron::SecurityGroup"},
+        "web": server(security_groups=[{"get_resource": "sg"}]),
+        "rg": {"type": "OS::Heat::ResourceGroup", "properties": {"count": 1, "resource_def": server()}},
+        "h": {"type": "OS::Heat::WaitConditionHandle"}}), stack_name="shop")
+    web = resource_row(stack, "web")
+    assert web == {"name": "web", "type": "OS::Nova::Server", "kind": "Server", "objectName": "shop-web",
+                   "dependsOn": ["sg"]}
+    assert resource_row(stack, "rg")["kind"] == "Server" and resource_row(stack, "rg")["objectName"] is None
+    assert resource_row(stack, "h")["kind"] is None
+    # a waiting resource: not begun, or as it was when an update has not come to it yet
+    assert waiting_row(web, {}, "UPDATE", ["sg"]) == {**web, "status": "INIT_COMPLETE", "statusReason": "waiting for sg"}
+    done = {"status": "CREATE_COMPLETE"}
+    assert waiting_row(web, done, "UPDATE", ["sg"])["status"] == "CREATE_COMPLETE"
+    assert waiting_row(web, done, "CREATE", ["sg"])["status"] == "INIT_COMPLETE"
+    assert waiting_row(web, {"status": "UPDATE_FAILED"}, "UPDATE", ["sg"])["status"] == "INIT_COMPLETE"
+    assert result_row(web, "UPDATE", rz.COMPLETE, "") == {**web, "status": "UPDATE_COMPLETE",
+                                                          "statusReason": "state changed"}
+    assert result_row(web, "CREATE", rz.IN_PROGRESS, "")["statusReason"] == ""
+    failed = result_row(web, "CREATE", rz.FAILED, "no host")
+    assert (failed["status"], failed["statusReason"]) == ("CREATE_FAILED", "no host")
+    assert resource_failed("CREATE", web, "no host") == 'Resource CREATE failed: OS::Nova::Server "web": no host'
+
+
+def test_age_seconds():
+    assert age_seconds(None) == 0.0 and age_seconds("") == 0.0
+    assert age_seconds("2000-01-01T00:00:00Z") > 24 * 3600 * 365 * 20
 
 
 def test_timed_out_names_what_was_still_going():

@@ -150,6 +150,50 @@ def test_merge_contributed_keeps_other_resources_entries():
     assert net == {"shared": False, "subnets": [{"name": "s"}]}
 
 
+def test_update_patch_brings_an_existing_child_to_the_template():
+    child = rz.realize("OS::Nova::Server", "web", "shop-web", {"image": "cirros", "flavor": "m1.large"}, CTX)
+    ann = child.body["metadata"]["annotations"]
+    attached = {"sourceType": "volume", "destinationType": "volume", "name": "data"}
+    obj = {"metadata": {"name": "shop-web", "annotations": dict(ann)},
+           "spec": {**child.spec, "flavor": "m1.small", "userData": "old", "blockDeviceMapping": [attached]}}
+    # what differs is set, what the template no longer gives cleared, contributed entries kept
+    obj["metadata"]["annotations"][rz.FIELDS_ANNOTATION] += ",userData"
+    assert rz.update_patch(child, obj) == {"spec": {"flavor": "m1.large", "userData": None},
+                                           "metadata": {"annotations": {rz.FIELDS_ANNOTATION: ann[rz.FIELDS_ANNOTATION]}}}
+    same = {"metadata": {"annotations": dict(ann)}, "spec": {**child.spec, "blockDeviceMapping": [attached]}}
+    assert rz.update_patch(child, same) is None
+    retained = rz.realize("OS::Nova::Server", "web", "shop-web", {"image": "cirros", "flavor": "m1.large"}, CTX,
+                          "Retain")
+    assert rz.update_patch(retained, same) == {"metadata": {"annotations": {rz.POLICY_ANNOTATION: "Retain"}}}
+
+
+def test_contribution_patch_is_guarded_and_only_when_needed():
+    sub = rz.realize("OS::Neutron::Subnet", "subnet", "shop-subnet", {"network": "shop-net", "cidr": "10.0.0.0/24"},
+                     CTX)
+    net = {"metadata": {"name": "shop-net", "resourceVersion": "7"}, "spec": {"subnets": [{"name": "other"}]}}
+    patch = sub.patch(net)
+    assert patch["metadata"] == {"resourceVersion": "7"} and patch["spec"]["subnets"][0] == {"name": "other"}
+    assert sub.patch(net, remove=True) is None
+    net["spec"] = sub.apply(net["spec"])
+    assert sub.patch(net) is None
+    assert sub.patch(net, remove=True) == {"metadata": {"resourceVersion": "7"}, "spec": {"subnets": [{"name": "other"}]}}
+    assoc = rz.realize("OS::Neutron::FloatingIPAssociation", "x", "shop-x",
+                       {"floatingip_id": "shop-fip", "port_id": "shop-p"}, CTX)
+    fip = {"metadata": {"resourceVersion": "3"}, "spec": {"floatingNetwork": "public"}}
+    # an association sets (or clears) only its own fields
+    assert assoc.patch(fip) == {"metadata": {"resourceVersion": "3"}, "spec": {"port": "shop-p"}}
+    fip["spec"]["port"] = "shop-p"
+    assert assoc.patch(fip, remove=True) == {"metadata": {"resourceVersion": "3"}, "spec": {"port": None}}
+
+
+def test_subnet_networks_of_a_stack():
+    stack = load_stack({"heat_template_version": "2021-04-16", "resources": {
+        "net": {"type": "OS::Neutron::Net"},
+        "sub": {"type": "OS::Neutron::Subnet", "properties": {"network": {"get_resource": "net"}, "cidr": "10.0.0.0/24"}},
+    }}, stack_name="shop")
+    assert rz.subnet_networks(stack) == {stack.physical_name("sub"): stack.physical_name("net")}
+
+
 def _obj(kind, spec=None, status=None, generation=1):
     return {"kind": kind, "metadata": {"name": "x", "namespace": "demo", "generation": generation},
             "spec": spec or {}, "status": {"observedGeneration": generation, **(status or {})}}

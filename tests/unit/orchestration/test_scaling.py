@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from kubestack.orchestration import load_stack
 from kubestack.orchestration.errors import InvalidTemplateAttribute
-from kubestack.orchestration.scaling import (Members, adjusted_capacity, capacity_after_update, cooldown_over,
-                                             group_indices, initial_capacity, removal_blacklist)
+from kubestack.orchestration.scaling import (Members, adjusted_capacity, capacities_after_update,
+                                             capacity_after_update, cooldown_over, group_indices, initial_capacity,
+                                             removal_blacklist, removal_blacklists)
 
 from .helpers import tmpl
 
@@ -66,6 +67,37 @@ def test_capacity_after_update():
     assert capacity_after_update(old, {**old, "min_size": 2}, None) == 2
     assert capacity_after_update({**old, "min_size": 3}, {**old, "min_size": 1}, None) == 3
     assert capacity_after_update({**old, "desired_capacity": 4}, old, None) == 4
+
+
+def _groups(asg: dict, rg: dict | None = None):
+    resources = {"asg": {"type": "OS::Heat::AutoScalingGroup", "properties": {
+        "min_size": 1, "max_size": 5, "resource": {"type": "OS::Nova::Server", "properties": {
+            "image": "c", "flavor": "f"}}, **asg}}}
+    if rg is not None:
+        resources["rg"] = {"type": "OS::Heat::ResourceGroup", "properties": {
+            "count": 3, "resource_def": {"type": "OS::Nova::Server", "properties": {"image": "c", "flavor": "f"}}, **rg}}
+    return load_stack(tmpl(resources=resources), stack_name="st")
+
+
+def test_capacities_after_update_of_a_stack():
+    old = _groups({})
+    assert capacities_after_update(old, _groups({}), {"asg": 4}) == {"asg": 4}
+    assert capacities_after_update(old, _groups({"max_size": 3}), {"asg": 4}) == {"asg": 3}
+    assert capacities_after_update(old, _groups({"desired_capacity": 2}), {"asg": 4}) == {}
+    assert capacities_after_update(old, _groups({}), {}) == {}
+    # a group the old stack did not have starts from its own size
+    plain = load_stack(tmpl(resources={"vm": {"type": "OS::Nova::Server", "properties": {"image": "c", "flavor": "f"}}}))
+    assert capacities_after_update(plain, _groups({}), {"asg": 4}) == {}
+
+
+def test_removal_blacklists_of_a_stack():
+    policies = {"removal_policies": [{"resource_list": ["st-rg-1", "0"]}]}
+    # at create, names are taken as given; after, references resolve to the members' names
+    assert removal_blacklists(_groups({}, {"count": 1, **policies}), None, {}) == {"rg": ["0", "st-rg-1"]}
+    assert removal_blacklists(_groups({}, {"count": 1, **policies}), _groups({}, {}), {}) == {"rg": ["0", "1"]}
+    assert removal_blacklists(_groups({}, {}), _groups({}, {}), {"rg": ["2"]}) == {"rg": ["2"]}
+    assert removal_blacklists(_groups({}, {"removal_policies_mode": "update"}), _groups({}, {}), {"rg": ["2"]}) == {}
+    assert removal_blacklists(_groups({}), None, {}) == {}
 
 
 def test_members_shrink_oldest_first_and_never_reuse_an_id():

@@ -1,0 +1,194 @@
+"""One convergence pass over a stack: walks the template's dependency levels and, for each
+resource whose dependencies are complete, creates its object (or patches the fields the
+template gives, or applies its contribution to another object), reads its status into Heat
+attributes for ``get_attr`` and decides complete / in progress / failed
+(`kubestack.orchestration.realize`). An object that exists under a child's name and is not
+this stack's is never taken over: that resource fails."""
+
+from __future__ import annotations
+
+import base64
+
+from kubestack.k8s.objects import owner_reference
+from kubestack.orchestration import HeatError, lifecycle, removal, scaling, signals, status
+from kubestack.orchestration import realize as rz
+from kubestack.orchestration.resources import generate_random_string
+from kubestack.orchestration.stack import Stack
+
+from .cluster import Cluster, Conflict, Key, Refused
+
+
+class Pass:
+    """One walk over a stack's resources. After `run`: the resource rows, the objects
+    wanted (``wanted``) and contributions made (``contributions``), whether every resource
+    is complete (``done``), the first failure, and the AutoScalingGroups' members."""
+
+    def __init__(self, cluster: Cluster, body: dict, stack: Stack, state: dict, children: dict[Key, dict],
+                 action: str):
+        self.cluster = cluster
+        self.body, self.stack, self.state, self.children, self.action = body, stack, state, children, action
+        meta = body["metadata"]
+        self.ns = meta["namespace"]
+        self.ctx = rz.Context(namespace=self.ns, stack=meta["name"], owner=owner_reference(body))
+        self.attrs: dict[str, dict] = {}
+        self.secret_attrs: set[tuple[str, str]] = set()
+        self.rows: list[dict] = []
+        self.wanted: set[Key] = set()
+        self.contributions: dict[str, dict] = {}
+        self.failure: str | None = None
+        self.done = True
+        #: AutoScalingGroups' members as this pass sized them
+        self.members: dict[str, scaling.Members] = {}
+        self.previous_rows = {r.get("name"): r for r in (body.get("status") or {}).get("resources") or []}
+
+    def run(self) -> None:
+        stack = self.stack
+        self.ctx.subnet_networks.update(rz.subnet_networks(stack))
+        complete: set[str] = set()
+        for name in stack.resources_in_order():
+            row = lifecycle.resource_row(stack, name)
+            waiting = [x for x in row["dependsOn"] if x not in complete]
+            if waiting:
+                # objects of a resource that exist already stay wanted while it waits
+                self.wanted |= removal.kept_while_waiting(stack, self.ctx, name, self.children)
+                self.done = False
+                self.rows.append(lifecycle.waiting_row(row, self.previous_rows.get(name) or {}, self.action, waiting))
+                continue
+            try:
+                state, reason = self._resource(name)
+            except (HeatError, rz.RealizeError, Refused) as exc:
+                state, reason = rz.FAILED, str(exc)
+            except Conflict:
+                state, reason = rz.IN_PROGRESS, "retrying a conflicting write"
+            self.rows.append(lifecycle.result_row(row, self.action, state, reason))
+            if state == rz.COMPLETE:
+                complete.add(name)
+            else:
+                self.done = False
+                if state == rz.FAILED and self.failure is None:
+                    self.failure = lifecycle.resource_failed(self.action, row, reason)
+
+    def outputs(self) -> list[dict]:
+        return status.outputs(self.stack, self.attrs, self.secret_attrs)
+
+    # -- one resource ---------------------------------------------------------------------
+    def _resource(self, name: str) -> tuple[str, str]:
+        stack = self.stack
+        d = stack.defs[name]
+        t = d.rtype.name
+        physical = stack.physical_name(name)
+        if d.rtype.virtual:
+            return rz.COMPLETE, ""
+        if t == "OS::Heat::WaitConditionHandle":
+            self.attrs[name] = signals.handle_attributes(self.ns, self.ctx.stack, name)
+            return rz.COMPLETE, ""
+        if t == "OS::Heat::WaitCondition":
+            state, reason, self.attrs[name] = signals.wait_condition(
+                stack, name, self.attrs, self.body["metadata"].get("annotations"), self.state)
+            return state, reason
+        if t == "OS::Heat::ScalingPolicy":
+            self.attrs[name] = signals.policy_attributes(self.ns, self.ctx.stack, name)
+            return rz.COMPLETE, ""
+        if d.rtype.group:
+            return self._group(name, d)
+        props = stack.resolve(name, self.attrs)
+        if t in rz.CONTRIBUTIONS:
+            return self._contribution(name, t, physical, props)
+        return self._child(name, t, physical, props, d.deletion_policy)
+
+    def _child(self, name: str, t: str, physical: str, props: dict, policy: str,
+               member: int | None = None) -> tuple[str, str]:
+        secret_value = None
+        if t == "OS::Heat::RandomString" and ("Secret", physical) not in self.children:
+            secret_value = generate_random_string(props)
+        child = rz.realize(t, name, physical, props, self.ctx, policy, secret_value)
+        if member is not None:
+            child.body["metadata"]["labels"][rz.MEMBER_LABEL] = str(member)
+        key = (child.kind, child.name)
+        self.wanted.add(key)
+        obj = self.children.get(key)
+        if obj is None:
+            obj = self._create(child)
+            self.children[key] = obj
+        elif child.kind != "Secret":
+            patch = rz.update_patch(child, obj)
+            if patch is not None:
+                obj = self.children[key] = self.cluster.patch(child.kind, child.namespace, child.name, patch)
+        secret: dict[str, str] = {}
+        if t == "OS::Heat::RandomString":
+            data = obj.get("data") or {}
+            secret["value"] = base64.b64decode(data["value"]).decode() if data.get("value") else ""
+        if t == "OS::Nova::KeyPair" and props.get("save_private_key"):
+            ref = (obj.get("status") or {}).get("privateKeySecret")
+            ksecret = self.cluster.get("Secret", self.ns, ref) if ref else None
+            raw = ((ksecret or {}).get("data") or {}).get("private_key")
+            secret["private_key"] = base64.b64decode(raw).decode() if raw else ""
+        attrs = rz.attributes(t, obj, physical, secret=secret)
+        for a in rz.SECRET_ATTRIBUTES.get(t, ()):
+            self.secret_attrs.add((name, a))
+        if member is None:
+            self.attrs[name] = attrs
+        else:
+            self.attrs.setdefault(name, {"members": []})["members"].append(attrs)
+        r = rz.readiness(t, obj)
+        return r.state, r.reason
+
+    def _create(self, child: rz.Child) -> dict:
+        """Create a child; one that exists already is only taken when it is this stack's (a
+        retried pass): an object of the same name someone else made is never adopted, so the
+        stack never changes nor, on rollback or delete, removes it."""
+        obj, created = self.cluster.create(child)
+        if not created and not rz.belongs_to(obj, self.ctx):
+            raise rz.RealizeError(f"a {child.kind} named {child.name} exists already and is not part of this stack")
+        return obj
+
+    def _group(self, name: str, d) -> tuple[str, str]:
+        members = self.stack.members(name, self.attrs)
+        self.attrs[name] = {"members": []}
+        if d.rtype.name == "OS::Heat::AutoScalingGroup":
+            self.members[name] = self.stack.resized_members(name, len(members))
+        states, reasons = [], []
+        for i, m in enumerate(members):
+            if m.kind is None:
+                raise rz.RealizeError(f"{m.type} cannot be a group member")
+            if not m.resolved:
+                states.append(rz.IN_PROGRESS)
+                continue
+            s, r = self._child(name, m.type, m.physical_name, m.properties, d.deletion_policy, member=i)
+            states.append(s)
+            if s == rz.FAILED:
+                reasons.append(f"{m.name}: {r}")
+        if rz.FAILED in states:
+            return rz.FAILED, "; ".join(reasons)
+        pending = sum(1 for s in states if s != rz.COMPLETE)
+        if pending:
+            return rz.IN_PROGRESS, f"{len(members) - pending} of {len(members)} members complete"
+        return rz.COMPLETE, f"{len(members)} members"
+
+    def _contribution(self, name: str, t: str, physical: str, props: dict) -> tuple[str, str]:
+        c = rz.realize(t, name, physical, props, self.ctx)
+        key = (c.kind, c.target)
+        target = self.children.get(key) or self.cluster.get(c.kind, c.namespace, c.target)
+        if target is None:
+            if key in self.children:
+                return rz.IN_PROGRESS, f"waiting for {c.kind} {c.target}"
+            return rz.FAILED, f"The {c.kind} ({c.target}) could not be found."
+        self.contributions[name] = c.to_dict()
+        patch = c.patch(target)
+        if patch is not None:
+            target = self.cluster.patch(c.kind, c.namespace, c.target, patch)
+            if key in self.children:
+                self.children[key] = target
+        if patch is not None or name not in (self.state.get("contributions") or {}):
+            self.state.setdefault("contributions", {})[name] = c.to_dict()
+        self.attrs[name] = rz.attributes(t, None, physical, target=target)
+        if t == "OS::Cinder::VolumeAttachment":
+            r = rz.readiness("OS::Nova::Server", target, c)
+            if r.state != rz.COMPLETE:
+                return r.state, r.reason
+            volume = self.children.get(("Volume", c.entry["name"])) or \
+                self.cluster.get("Volume", self.ns, c.entry["name"])
+            r = rz.attachment_readiness(volume, c.target)
+            return r.state, r.reason
+        r = rz.readiness(t, target, c)
+        return r.state, r.reason
