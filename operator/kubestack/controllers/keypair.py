@@ -81,16 +81,6 @@ def _secret_body(kp: dict, generated: keys.GeneratedKey) -> dict:
     }
 
 
-def _read_secret(namespace: str, name: str) -> dict | None:
-    try:
-        secret = core().read_namespaced_secret(name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return core().api_client.sanitize_for_serialization(secret)
-
-
 def _adopt(kp: dict, secret: dict) -> dict:
     """Status from a Secret this key pair wrote earlier."""
     spec = kp.get("spec") or {}
@@ -118,7 +108,7 @@ def _generated_status(kp: dict) -> tuple[dict, list[tuple[str, str, str]]]:
     if current.get("publicKey"):  # generated before: never again
         return {**current, **_ready(kp, True, "Generated", _ready_message(current))}, []
     sname = secret_name(name)
-    secret = _read_secret(ns, sname)
+    secret = objects.get_core("secret", ns, sname)
     if secret is None:
         generated = keys.generate(name, (kp.get("spec") or {}).get("type", "ssh"))
         try:

@@ -104,13 +104,7 @@ class ApiCluster:
         return self._get("vmims", objects.VMIM, namespace, name)
 
     def secret_value(self, namespace: str, name: str, key: str) -> str | None:
-        try:
-            secret = core().read_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        value = (secret.data or {}).get(key)
+        value = ((objects.get_core("secret", namespace, name) or {}).get("data") or {}).get(key)
         return base64.b64decode(value).decode() if value is not None else None
 
     def floating_ips(self, namespace: str, server: str) -> dict[str, list[str]]:

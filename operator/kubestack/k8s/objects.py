@@ -132,6 +132,17 @@ def status_diff(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -
     return out
 
 
+def get_core(kind: str, namespace: str, name: str) -> dict | None:
+    """A core/v1 namespaced object (``secret``, ``config_map`` ...) as a plain dict, or None."""
+    method = getattr(core(), f"read_namespaced_{kind}")
+    try:
+        return core().api_client.sanitize_for_serialization(method(name, namespace))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def delete_core(kind: str, namespace: str, name: str) -> bool:
     """Delete a core/v1 namespaced object (PersistentVolumeClaim, Service, Secret ...)."""
     method = getattr(core(), f"delete_namespaced_{kind}")

@@ -115,10 +115,8 @@ class KubeCluster:
     def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
         with _refusals():
             if kind == "Secret":
-                secret = _or_none(lambda: core().read_namespaced_secret(name, namespace))
-                if secret is None:
-                    return None
-                return {"kind": "Secret", "apiVersion": "v1", **core().api_client.sanitize_for_serialization(secret)}
+                secret = objects.get_core("secret", namespace, name)
+                return None if secret is None else {"kind": "Secret", "apiVersion": "v1", **secret}
             return objects.get(_gvr(kind), _scope(kind, namespace), name)
 
     def create(self, child: rz.Child) -> tuple[dict, bool]:
@@ -155,8 +153,8 @@ class KubeCluster:
 
     # ---------------------------------------------------------------- what the spec names, the state Secret
     def config_map(self, namespace: str, name: str) -> dict[str, str] | None:
-        cm = _or_none(lambda: core().read_namespaced_config_map(name, namespace))
-        return None if cm is None else dict(cm.data or {})
+        cm = objects.get_core("config_map", namespace, name)
+        return None if cm is None else dict(cm.get("data") or {})
 
     def write_secret(self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str],
                      owner: dict) -> None:
