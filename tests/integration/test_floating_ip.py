@@ -1,7 +1,9 @@
 """Floating IPs follow what they name, as a GitOps apply needs: a FloatingIP applied before
 its server (or port) exists is DOWN with the reason, turns ACTIVE with the server's fixed IP
 and its Service selecting the server once the server boots, goes DOWN again (keeping its
-address) when the server is deleted, and comes back when a server of that name does."""
+address) when the server is deleted, and comes back when a server of that name does. One
+whose external network goes is ERROR and associated with nothing (status and Service); one
+naming a port forwards what the port's own security groups allow in."""
 
 from __future__ import annotations
 
@@ -156,3 +158,58 @@ def test_floating_ip_applied_before_its_external_network_gets_an_address(cluster
     _network(cluster, admin, "public", "172.24.13.0/24", external=True, shared=True)
     st = _down_with(cluster, namespace, "Server web could not be found.")
     assert st["floatingIpAddress"].startswith("172.24.13.")
+
+
+def test_a_floating_ip_whose_external_network_goes_is_error_and_associated_with_nothing(
+        cluster, kubestack, namespace, admin, public):
+    _network(cluster, namespace, "private", "10.52.0.0/24")
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    create_server(cluster, namespace, "web", flavor, networks=[{"network": "private"}])
+    _create(cluster, namespace, "FloatingIP", "floatingips", "fip", {"floatingNetwork": public, "server": "web"})
+    srv = wait_status(cluster, namespace, "web", "ACTIVE")
+    st = _active(cluster, namespace, _fixed_ip(srv))
+    address = st["floatingIpAddress"]
+    assert _service(cluster, namespace).spec.selector == {"vm.kubevirt.io/name": "web"}
+
+    # the external network goes: ERROR, and nothing associated any more, in the status or the
+    # Service (which stays, holding the address, and selects nothing: no traffic flows)
+    custom(cluster).delete_namespaced_custom_object(G, V, admin, "networks", "public")
+    st = wait_for(lambda: (s := _status(cluster, namespace)).get("status") == "ERROR" and s,
+                  timeout=60, what="ERROR: external network gone")
+    assert f"Network {public} could not be found." in st["reason"]
+    assert not st.get("server") and not st.get("fixedIpAddress") and not st.get("port")
+    assert st["floatingIpAddress"] == address
+    svc = _service(cluster, namespace)
+    assert not svc.spec.selector and svc.spec.load_balancer_ip == address
+    assert [(p.protocol, p.port) for p in svc.spec.ports] == [("TCP", 1)]
+    events_with(cluster, namespace, "fip", "Active", "AllocationFailed")
+    # Nova's view no longer shows it
+    wait_for(lambda: address not in ((get(cluster, namespace, "servers", "web") or {}).get("status") or {}).get(
+        "networks", ""), what="floating IP gone from the server's networks")
+
+
+def test_a_port_named_floating_ip_forwards_what_the_port_s_groups_allow(cluster, kubestack, namespace, public):
+    _network(cluster, namespace, "private", "10.53.0.0/24")
+    _create(cluster, namespace, "SecurityGroup", "securitygroups", "web", {"rules": [
+        {"direction": "ingress", "protocol": "tcp", "portRangeMin": 80, "portRangeMax": 80}]})
+    _create(cluster, namespace, "SecurityGroup", "securitygroups", "https", {"rules": [
+        {"direction": "ingress", "protocol": "tcp", "portRangeMin": 443, "portRangeMax": 443}]})
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    # the server's groups open 80; the port it plugs has its own group, opening 443 only
+    _create(cluster, namespace, "Port", "ports", "vip", {"network": "private", "securityGroups": ["https"],
+                                                         "fixedIps": [{"ipAddress": "10.53.0.100"}]})
+    create_server(cluster, namespace, "app", flavor, networks=[{"port": "vip"}], securityGroups=["default", "web"])
+    _create(cluster, namespace, "FloatingIP", "floatingips", "fip", {"floatingNetwork": public, "port": "vip"})
+    wait_status(cluster, namespace, "app", "ACTIVE")
+    _active(cluster, namespace, "10.53.0.100")
+    svc = _service(cluster, namespace)
+    assert svc.spec.selector == {"vm.kubevirt.io/name": "app"}
+    assert [(p.protocol, p.port) for p in svc.spec.ports] == [("TCP", 443)]
+
+    # the port's groups change: the Service follows
+    custom(cluster).patch_namespaced_custom_object(G, V, namespace, "ports", "vip",
+                                                   {"spec": {"securityGroups": ["https", "web"]}})
+    wait_for(lambda: [(p.protocol, p.port) for p in _service(cluster, namespace).spec.ports]
+             == [("TCP", 80), ("TCP", 443)], timeout=60, what="the Service forwarding 80 and 443")

@@ -3,7 +3,8 @@ Network (or its subnet) is ERROR, then gets its fixed IPs and turns DOWN once th
 them; a Router applied before its networks is ERROR, then modelled-but-not-realised once they
 exist, and ERROR again when one goes; a pre-created Port plugged by a server is unbound (status
 only: DOWN, no server, deviceId kept) when the server is deleted, keeps its address, and is
-bound again by a server that plugs it."""
+bound again by a server that plugs it; a Port in ERROR for an address that is taken (a fixed IP
+another port holds, a full pool) gets it once the address is given back."""
 
 from __future__ import annotations
 
@@ -149,3 +150,43 @@ def test_deleting_a_server_unbinds_its_pre_created_port(cluster, kubestack, name
     assert srv["status"]["addresses"]["private"][0]["addr"] == "10.64.0.100"
     st = _port_in(cluster, namespace, "vip", "ACTIVE")
     assert st["server"] == "db" and get(cluster, namespace, "ports", "vip")["spec"]["deviceId"] == "db"
+
+
+def test_a_port_waiting_for_a_taken_fixed_ip_gets_it_once_it_is_given_back(cluster, kubestack, namespace):
+    _network(cluster, namespace, "private", ("private-v4", "10.65.0.0/24"))
+    _create(cluster, namespace, "Port", "ports", "first", {"network": "private",
+                                                           "fixedIps": [{"ipAddress": "10.65.0.50"}]})
+    _port_in(cluster, namespace, "first", "DOWN")
+    # Neutron would refuse the second create; here it exists, ERROR, until the address is free
+    _create(cluster, namespace, "Port", "ports", "second", {"network": "private",
+                                                            "fixedIps": [{"ipAddress": "10.65.0.50"}]})
+    _port_in(cluster, namespace, "second", "ERROR", "IP address 10.65.0.50 already allocated")
+
+    # the first port goes (its claim with it, by the garbage collector): the second takes it
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "ports", "first")
+    st = _port_in(cluster, namespace, "second", "DOWN")
+    assert st["fixedIpSummary"] == "10.65.0.50" and not st.get("reason")
+    assert _claims(cluster, namespace) == ["10.65.0.50"]
+    events_with(cluster, namespace, "second", "PortError", "Allocated")
+
+
+def test_a_port_waiting_for_a_full_pool_gets_the_address_a_deleted_server_gives_back(cluster, kubestack,
+                                                                                     namespace):
+    _network(cluster, namespace, "private", ("private-v4", "10.66.0.0/24"))
+    custom(cluster).patch_namespaced_custom_object(G, V, namespace, "networks", "private", {"spec": {"subnets": [
+        {"name": "private-v4", "cidr": "10.66.0.0/24", "ipVersion": 4,
+         "allocationPools": [{"start": "10.66.0.10", "end": "10.66.0.10"}]}]}})
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    create_server(cluster, namespace, "app", flavor, networks=[{"network": "private"}])
+    srv = wait_status(cluster, namespace, "app", "ACTIVE")
+    assert srv["status"]["addresses"]["private"][0]["addr"] == "10.66.0.10"
+
+    _create(cluster, namespace, "Port", "ports", "late", {"network": "private"})
+    _port_in(cluster, namespace, "late", "ERROR", "No more IP addresses available on network private")
+
+    # the server goes, and its port's address with it (claims owned by the Server): late gets it
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", "app")
+    st = _port_in(cluster, namespace, "late", "DOWN")
+    assert st["fixedIpSummary"] == "10.66.0.10"
+    wait_for(lambda: _claims(cluster, namespace) == ["10.66.0.10"], what="one claim, the late port's")

@@ -1,6 +1,8 @@
 """FloatingIP controller: address claimed from the external network (kept across
 disassociate / re-associate), a LoadBalancer Service selecting the server's launcher pod,
 status like ``openstack floating ip list``; the claim is released when the FloatingIP goes.
+A FloatingIP whose allocation fails (ERROR) is associated with nothing: no server, port or
+fixed IP in its status, and its Service (kept, holding the address) selects nothing.
 
 A FloatingIP follows what it names, not only its own changes: a GitOps apply creates it
 together with (and often before) its server or port, and a server may be deleted and
@@ -71,7 +73,16 @@ def _sync(body, namespace, name) -> None:
     try:
         _net, address = floating.allocate(k8s.api(), body)
     except PortError as exc:
+        # ERROR is associated with nothing: the Service stops selecting the server first, so
+        # no traffic flows while the status says ERROR. The Service itself stays (when it
+        # exists): it is what holds the address at the load balancer, and the FloatingIP keeps
+        # its claim and status.floatingIpAddress until it is deleted (as a Neutron floating IP
+        # keeps its address); deleting the Service could let the load balancer give the address
+        # to another Service meanwhile. It is then what a DOWN FloatingIP has: an address held,
+        # nothing selected, ready for when the allocation works again.
+        _apply_service(kube, body, None, None, [])
         desired = {"status": "ERROR", "reason": exc.message, "observedGeneration": gen,
+                   **association.status_fields(association.Association()),
                    "conditions": set_condition(status.get("conditions"), "Ready", False, "AllocationFailed",
                                                exc.message, gen)}
         patch = status_diff(status, desired)
@@ -82,29 +93,12 @@ def _sync(body, namespace, name) -> None:
     server_body, ports = _targets(kube, namespace, spec)
     assoc = association.associate(spec, server_body, ports)
     server = assoc.server if assoc.active else None  # what the Service selects
-    svc_ports = floating.service_ports(k8s.api(), namespace, server, server_body) if server else []
-    svc = floating.service(body, address, server, svc_ports)
-    svc_name = svc["metadata"]["name"]
-    try:
-        cur = kube.core.read_namespaced_service(svc_name, namespace)
-        cur = kube.api.sanitize_for_serialization(cur)
-        if cur["spec"].get("selector") != svc["spec"].get("selector") or \
-                [(p["protocol"], p["port"]) for p in cur["spec"].get("ports", [])] != \
-                [(p["protocol"], p["port"]) for p in svc["spec"]["ports"]]:
-            kube.core.patch_namespaced_service(svc_name, namespace, [
-                {"op": "replace", "path": "/spec/ports", "value": svc["spec"]["ports"]},
-                {"op": "add" if server else "remove", "path": "/spec/selector",
-                 **({"value": svc["spec"]["selector"]} if server else {})},
-            ] if (server or cur["spec"].get("selector")) else [
-                {"op": "replace", "path": "/spec/ports", "value": svc["spec"]["ports"]}])
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        kube.core.create_namespaced_service(namespace, svc, field_validation="Strict")
+    groups = association.service_groups(spec, server_body, ports) if server else []
+    svc_ports = floating.service_ports(k8s.api(), namespace, groups)
+    svc_name = _apply_service(kube, body, address, server, svc_ports)
     active = assoc.active
     desired = {"status": "ACTIVE" if active else "DOWN", "floatingIpAddress": address,
-               "fixedIpAddress": assoc.fixed_ip if active else None, "server": server,
-               "port": assoc.port if active else None, "service": svc_name, "reason": assoc.reason,
+               **association.status_fields(assoc), "service": svc_name, "reason": assoc.reason,
                "observedGeneration": gen,
                "conditions": set_condition(status.get("conditions"), "Ready", True,
                                            "Associated" if active else "Allocated", assoc.reason or "", gen)}
@@ -118,6 +112,26 @@ def _sync(body, namespace, name) -> None:
             else:
                 message = f"floating IP {address} not associated" + (f": {assoc.reason}" if assoc.reason else "")
             post(body, NORMAL, desired["status"].title(), message)
+
+
+def _apply_service(kube: Kube, body: dict, address: str | None, server: str | None,
+                   ports: list[dict]) -> str:
+    """Make the FloatingIP's Service select `server` (None: nothing) and forward `ports`;
+    a missing one is created to hold `address` (None: not created). Returns its name."""
+    svc = floating.service(body, address or "", server, ports)
+    svc_name, namespace = svc["metadata"]["name"], svc["metadata"]["namespace"]
+    try:
+        cur = kube.api.sanitize_for_serialization(kube.core.read_namespaced_service(svc_name, namespace))
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        if address:
+            kube.core.create_namespaced_service(namespace, svc, field_validation="Strict")
+        return svc_name
+    ops = floating.service_patch(cur["spec"], server, ports)
+    if ops:
+        kube.core.patch_namespaced_service(svc_name, namespace, ops)
+    return svc_name
 
 
 resyncer = Resyncer(FLOATING_IPS, _sync, workers=2)

@@ -10,9 +10,11 @@ unbound (DOWN, in the status only: `binding.bind` says why the spec's deviceId s
 server is deleted, and bound again when a server that plugs it appears. Port and Network events
 (kopf, on streams the operator watches anyway) and Server events (the shared informer; a boot
 writes a Server many times, and only its coming, going or plugged ports count) queue a re-sync
-of the Ports they affect, found in `binding.PortIndex`. The Port's own create and spec changes
-stay with kopf; the queue re-syncs only Ports kopf has synced once, and one Port is never
-synced by two threads at once.
+of the Ports they affect, found in `binding.PortIndex`. A Port in ERROR because the address it
+asks for is taken (or its subnet's pool is full) is synced when an address of that subnet is
+given back: IP claim events (ConfigMaps, watched with a label selector: only claims) queue the
+Ports in ERROR waiting for it. The Port's own create and spec changes stay with kopf; the queue
+re-syncs only Ports kopf has synced once, and one Port is never synced by two threads at once.
 """
 
 from __future__ import annotations
@@ -66,10 +68,11 @@ def _sync(body, namespace, name) -> None:
     spec = PortSpec.model_validate(body["spec"])
     try:
         net = resolve(kube, spec.network, namespace, Purpose.PORT)
-        if not all(f.ip_address for f in spec.fixed_ips) or not spec.fixed_ips or not spec.mac_address:
-            if not (body["metadata"].get("labels") or {}).get(naming.LABEL_SERVER):
-                body = ensure_port(kube, _Txn(), body, net)
-                spec = PortSpec.model_validate(body["spec"])
+        if not (body["metadata"].get("labels") or {}).get(naming.LABEL_SERVER):
+            # a user's port holds the claims of the addresses its spec names, even when it
+            # names them all (and its MAC): one it cannot hold is taken by another port (ERROR)
+            body = ensure_port(kube, _Txn(), body, net)
+            spec = PortSpec.model_validate(body["spec"])
     except (PortError, NetworkRefError) as exc:
         desired = {"status": "ERROR", "reason": exc.message, "observedGeneration": gen,
                    "conditions": set_condition(status.get("conditions"), "Ready", False, "PortError",
@@ -167,13 +170,23 @@ async def port_network_event(type, body, **_):  # noqa: A002 - kopf's argument n
     resyncer.add(index.network_event(type, body))
 
 
+@kopf.on.event("v1", "configmaps", labels={naming.LABEL_IP_CLAIM: "true"})
+@instrumented("Port")
+async def port_claim_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """An address was given back (its claim deleted): the Ports in ERROR waiting for it retry."""
+    resyncer.add(index.claim_event(type, body))
+
+
 def port_server_event(type_: str, body: dict, previous: dict | None) -> None:
     """Shared Server informer: a server came, went, or changed the ports it plugs."""
     resyncer.add(index.server_event(type_, body, previous))
 
 
 @kopf.on.startup()
-def port_startup(**_) -> None:
+def port_startup(settings: kopf.OperatorSettings, **_) -> None:
+    # only claims, filtered by the API server: no other ConfigMap reaches the operator (no
+    # other kopf handler of ours watches ConfigMaps, which this selector would narrow too)
+    settings.watching.label_selectors["v1", "configmaps"] = f"{naming.LABEL_IP_CLAIM}=true"
     resyncer.start()
     servers = informer.shared(SERVERS)
     servers.add_handler(port_server_event)

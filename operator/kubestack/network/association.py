@@ -17,7 +17,12 @@ whenever something it depends on changes, not only when the FloatingIP itself do
 Anything missing leaves the FloatingIP DOWN with the reason, its address still allocated (as
 in Neutron); it turns ACTIVE by itself once the missing object appears. Likewise a
 FloatingIP in ERROR because its external network does not exist (yet) gets its address once
-the network appears.
+the network appears. A FloatingIP in ERROR is associated with nothing, whatever it names
+(:func:`status_fields`): its Service selects nothing either.
+
+The Service forwards the ports the security groups allow in (:func:`service_groups`): a port's
+own groups when the FloatingIP names a port (Neutron applies groups per port), the server's
+otherwise.
 """
 
 from __future__ import annotations
@@ -127,6 +132,38 @@ def associate(spec: Mapping[str, Any], server: Mapping[str, Any] | None,
     return Association()
 
 
+def status_fields(assoc: Association) -> dict[str, str | None]:
+    """What a FloatingIP's status shows of its association: the server, port and fixed IP
+    while it is active, none of them otherwise (DOWN, or ERROR: ``Association()``)."""
+    active = assoc.active
+    return {"server": assoc.server if active else None, "port": assoc.port if active else None,
+            "fixedIpAddress": assoc.fixed_ip if active else None}
+
+
+def port_security_groups(port: Mapping[str, Any]) -> list[str]:
+    """A Port's security groups: none with port security off, Neutron's ``default`` unless
+    the spec names some (an empty list names none)."""
+    spec = port.get("spec") or {}
+    if spec.get("portSecurityEnabled") is False:
+        return []
+    groups = spec.get("securityGroups")
+    return list(groups) if groups is not None else ["default"]
+
+
+def service_groups(spec: Mapping[str, Any], server: Mapping[str, Any] | None,
+                   ports: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The security groups deciding which ports a FloatingIP's Service forwards: those of
+    the port ``spec.port`` names (Neutron filters per port, and a user's port has its own),
+    else the server's (``default`` unless its spec names some)."""
+    if spec.get("port"):
+        port = ports.get(spec["port"])
+        return port_security_groups(port) if port is not None else []
+    if server is None:
+        return []
+    groups = (server.get("spec") or {}).get("securityGroups")
+    return list(groups) if groups is not None else ["default"]
+
+
 def _deleting(obj: Mapping[str, Any]) -> bool:
     return bool(obj["metadata"].get("deletionTimestamp"))
 
@@ -167,13 +204,15 @@ def target(fip: Mapping[str, Any] | None) -> tuple[str, str] | None:
 
 
 def port_view(port: Mapping[str, Any] | None) -> tuple | None:
-    """What a FloatingIP reads of a Port (None: absent); status writes do not change it."""
+    """What a FloatingIP reads of a Port (None: absent): its identity, servers, fixed IPs and
+    security groups (the Service's ports); status writes do not change it."""
     if port is None:
         return None
     meta = port["metadata"]
     owners = tuple(sorted((r.get("name"), r.get("uid")) for r in meta.get("ownerReferences") or []
                           if r.get("kind") == "Server"))
-    return (meta.get("uid"), tuple(sorted(port_servers(port))), tuple(port_ips(port)), owners)
+    return (meta.get("uid"), tuple(sorted(port_servers(port))), tuple(port_ips(port)), owners,
+            tuple(sorted(port_security_groups(port))))
 
 
 def server_view(server: Mapping[str, Any] | None) -> tuple | None:

@@ -15,6 +15,12 @@ reconciled when what it names changes, not only when it changes itself:
   entry an operator-made port ``<server>-<i>`` was made for); otherwise it is DOWN, not bound,
   and ``status.reason`` says why. Deleting a server unbinds the user's ports it used, as Nova
   does in Neutron, but in the status only (see :func:`bind` for why ``spec.deviceId`` stays).
+* A Port in ERROR because an address it asks for is taken (a fixed IP another port holds, or
+  a subnet whose pool is full) gets it once the address is given back: Neutron would refuse the
+  create, but here the Port exists, so it becomes usable as soon as it can. An address is given
+  back when its claim is deleted (a port, a server's ports or a floating IP going; a failed
+  boot undoing its claims), which is when the Ports in ERROR on that network waiting for that
+  address, or for any address of that subnet, are synced again (:meth:`PortIndex.claim_event`).
 * A Router is checked again when a network it names appears, goes or changes.
 
 The indexes are fed by watch events (Ports, Routers and Networks through kopf, Servers through
@@ -26,6 +32,7 @@ dependents show, so the listing at a restart queues only those that are out of d
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -64,6 +71,9 @@ class PortFacts:
     state: str | None  # status.status
     server: str | None  # status.server: the server it is shown bound to
     deleting: bool
+    # what spec.fixedIps asks for: (subnet, address) pairs, either may be None; () asks for
+    # one address of the first subnet of each IP version
+    wants: tuple[tuple[str | None, str | None], ...] = ()
 
 
 def port_facts(port: Mapping[str, Any]) -> PortFacts:
@@ -75,7 +85,8 @@ def port_facts(port: Mapping[str, Any]) -> PortFacts:
         name=meta["name"], network=naming.split_ref(spec.get("network") or "", meta["namespace"]),
         device=spec.get("deviceId") or None, owners=owners,
         synced=status.get("observedGeneration") is not None, state=status.get("status"),
-        server=status.get("server") or None, deleting=bool(meta.get("deletionTimestamp")))
+        server=status.get("server") or None, deleting=bool(meta.get("deletionTimestamp")),
+        wants=tuple((f.get("subnet") or None, f.get("ipAddress") or None) for f in spec.get("fixedIps") or []))
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,50 @@ def server_view(server: Mapping[str, Any] | None) -> tuple | None:
         return None
     meta = server["metadata"]
     return (meta.get("uid"), bool(meta.get("deletionTimestamp")), tuple(server_port_names(server)))
+
+
+@dataclass(frozen=True)
+class Freed:
+    """An address given back to its network."""
+
+    network: Key
+    subnet: str
+    address: str
+
+
+def freed_address(type_: str | None, claim: Mapping[str, Any]) -> Freed | None:
+    """The address an IP claim event gives back: a claim (``ports._claim_body``: in the
+    network's namespace, its data naming the network, subnet and address) deleted; else None."""
+    if type_ != "DELETED":
+        return None
+    data = claim.get("data") or {}
+    if not data.get("network") or not data.get("address"):
+        return None
+    return Freed(naming.split_ref(data["network"], claim["metadata"]["namespace"]),
+                 data.get("subnet") or "", data["address"])
+
+
+def waits_for(port: PortFacts, freed: Freed) -> bool:
+    """Whether `port` (in ERROR on `freed`'s network) may get its addresses now that `freed` is
+    free: it asks for that address, for any address of that subnet, or for any address at all
+    (no fixedIps: the first subnet of each IP version, which only the network knows: any
+    subnet counts)."""
+    if not port.wants:
+        return True
+    for subnet, address in port.wants:
+        if address is not None:
+            if _same_address(address, freed.address):
+                return True
+        elif subnet is None or subnet == freed.subnet:
+            return True
+    return False
+
+
+def _same_address(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
 
 
 # ------------------------------------------------------------------------------ routers
@@ -218,11 +273,7 @@ class _NetworkDependents:
 
     def _name(self, dependent: Key, networks: Iterable[Key]) -> None:
         for net in self._named.pop(dependent, frozenset()):
-            members = self._by_network.get(net)
-            if members is not None:
-                members.discard(dependent)
-                if not members:
-                    del self._by_network[net]
+            _discard(self._by_network, net, dependent)
         networks = frozenset(networks)
         if networks:
             self._named[dependent] = networks
@@ -270,6 +321,7 @@ class PortIndex(_NetworkDependents):
         self._servers = servers
         self._ports: dict[Key, PortFacts] = {}
         self._by_device: dict[Key, set[str]] = {}  # (namespace, server) -> port names
+        self._in_error: dict[Key, set[Key]] = {}  # network -> the Ports shown ERROR on it
 
     def port_event(self, type_: str | None, body: Mapping[str, Any]) -> bool:
         """Record a Port event; True when the Port shows a state the world no longer matches
@@ -281,11 +333,9 @@ class PortIndex(_NetworkDependents):
         with self._lock:
             old = self._ports.pop(key, None)
             if old is not None and old.device:
-                members = self._by_device.get((key[0], old.device))
-                if members is not None:
-                    members.discard(key[1])
-                    if not members:
-                        del self._by_device[(key[0], old.device)]
+                _discard(self._by_device, (key[0], old.device), key[1])
+            if old is not None:
+                _discard(self._in_error, old.network, key)
             if facts is None:
                 self._record(key, (), None)
                 return False
@@ -293,6 +343,8 @@ class PortIndex(_NetworkDependents):
             self._record(key, [facts.network], _Shown(facts.synced, facts.state, facts.deleting))
             if facts.device:
                 self._by_device.setdefault((key[0], facts.device), set()).add(key[1])
+            if facts.synced and facts.state == ERROR and not facts.deleting:
+                self._in_error.setdefault(facts.network, set()).add(key)
             if not facts.synced or facts.deleting:
                 return False  # the Port controller's own handler is on it
             if facts.state == ERROR:
@@ -329,6 +381,25 @@ class PortIndex(_NetworkDependents):
             if not facts.synced or bind(facts, server).server != facts.server:
                 out.add((ns, facts.name))
         return out
+
+    def claim_event(self, type_: str | None, body: Mapping[str, Any]) -> set[Key]:
+        """The Ports to sync after an IP claim event: those in ERROR waiting for the address it
+        gives back (a claim deleted), and only those (a boot's claims cost one lookup). A Port
+        showing ERROR only after the claim went is synced on its own event (`port_event`)."""
+        freed = freed_address(type_, body)
+        if freed is None:
+            return set()
+        with self._lock:
+            return {key for key in self._in_error.get(freed.network, ())
+                    if waits_for(self._ports[key], freed)}
+
+
+def _discard(index: dict[Any, set], key: Any, member: Any) -> None:
+    members = index.get(key)
+    if members is not None:
+        members.discard(member)
+        if not members:
+            del index[key]
 
 
 class RouterIndex(_NetworkDependents):

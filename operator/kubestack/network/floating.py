@@ -4,15 +4,17 @@ and selecting the server's virt-launcher pod (``vm.kubevirt.io/name``).
 
 Kubernetes Services forward ports, not whole addresses (a Service with none is refused, so
 an address with nothing to forward holds it with port 1/TCP, which no rule opens): the Service lists the TCP/UDP/SCTP
-ports the server's security groups allow in (single ports and ranges of up to 64 ports;
+ports the security groups allow in (the port's when the FloatingIP names a port, the server's
+otherwise: :func:`.association.service_groups`; single ports and ranges of up to 64 ports;
 traffic the groups do not allow would be dropped anyway). Disassociating drops the selector
 and the ports but keeps the Service and the claim, so the address survives a re-associate;
 so does a FloatingIP whose server or port is missing (see :mod:`.association`, which decides
-what the Service selects and which fixed IP the FloatingIP maps to).
+what the Service selects and which fixed IP the FloatingIP maps to), and one in ERROR.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kubestack.api.securitygroup import SecurityGroup
@@ -67,12 +69,12 @@ def allocate(api, fip: dict) -> tuple[ResolvedNetwork, str]:
     raise last_error
 
 
-def service_ports(api, ns: str, server: str, body: dict | None = None) -> list[dict[str, Any]]:
-    """TCP/UDP/SCTP ports the server's security groups allow in (`body`: the Server, when
-    the caller has just read it)."""
+HOLD_ADDRESS = [{"name": "hold-address", "protocol": "TCP", "port": 1, "targetPort": 1}]
+
+
+def service_ports(api, ns: str, groups: list[str]) -> list[dict[str, Any]]:
+    """TCP/UDP/SCTP ports the security groups `groups` of namespace `ns` allow in."""
     kube = Kube(api)
-    srv = body if body is not None else kube.ours("servers", ns, server)
-    groups = (srv or {}).get("spec", {}).get("securityGroups", ["default"])
     seen, out = set(), []
     for g in groups:
         body = kube.ours("securitygroups", ns, g)
@@ -97,9 +99,7 @@ def service_ports(api, ns: str, server: str, body: dict | None = None) -> list[d
 def service(fip: dict, address: str, server: str | None, ports: list[dict]) -> dict[str, Any]:
     ns, name = fip["metadata"]["namespace"], fip["metadata"]["name"]
     spec: dict[str, Any] = {"type": "LoadBalancer", "loadBalancerIP": address,
-                            "externalTrafficPolicy": "Local",
-                            "ports": ports or [{"name": "hold-address", "protocol": "TCP", "port": 1,
-                                                "targetPort": 1}]}
+                            "externalTrafficPolicy": "Local", "ports": ports or HOLD_ADDRESS}
     if server:
         spec["selector"] = {naming.VM_NAME_LABEL: server}
     return {
@@ -113,6 +113,22 @@ def service(fip: dict, address: str, server: str | None, ports: list[dict]) -> d
                                           "controller": True, "blockOwnerDeletion": True}]},
         "spec": spec,
     }
+
+
+def service_patch(current: Mapping[str, Any], server: str | None, ports: list[dict]) -> list[dict[str, Any]]:
+    """The JSON patch turning a FloatingIP Service's `current` spec into one selecting
+    `server`'s launcher pod (None: nothing) and forwarding `ports` (none: only the address
+    held); empty when it already does."""
+    want_ports = ports or HOLD_ADDRESS
+    selector = {naming.VM_NAME_LABEL: server} if server else None
+    ops: list[dict[str, Any]] = []
+    if [(p["protocol"], p["port"]) for p in current.get("ports") or []] != \
+            [(p["protocol"], p["port"]) for p in want_ports]:
+        ops.append({"op": "replace", "path": "/spec/ports", "value": want_ports})
+    if (current.get("selector") or None) != selector:
+        ops.append({"op": "add", "path": "/spec/selector", "value": selector} if selector
+                   else {"op": "remove", "path": "/spec/selector"})
+    return ops
 
 
 def release(api, fip: dict) -> int:

@@ -1,14 +1,15 @@
 """Ports and Routers follow what they name (pure): a Port's binding to the server its deviceId
 names (unbound in the status when the server goes, bound again when one plugging it comes), a
 Router's check of its networks, and which Ports and Routers a Network, Server, Port or Router
-event re-syncs (those whose shown state it changes, and only those)."""
+event re-syncs (those whose shown state it changes, and only those); a Port in ERROR for an
+address that is taken is re-synced when an IP claim it waits for is deleted."""
 
 import pytest
 
 from kubestack.network import naming
 from kubestack.network.binding import (
-    NOT_REALISED, UNKNOWN, Binding, PortIndex, RouterIndex, bind, check_router, router_networks,
-    router_state, server_view,
+    NOT_REALISED, UNKNOWN, Binding, Freed, PortIndex, RouterIndex, bind, check_router, freed_address,
+    port_facts, router_networks, router_state, server_view, waits_for,
 )
 
 pytestmark = pytest.mark.unit
@@ -262,3 +263,73 @@ def test_a_router_showing_error_after_its_networks_appeared_is_queued_by_its_own
     quiet.router_event(None, router(state="DOWN", **GW))
     assert quiet.network_event(None, network()) == set()
     assert quiet.router_event(None, router("gone", state="DOWN", deleting=True, **GW)) is False
+
+
+# ------------------------------------------------------------------------------ addresses given back
+
+
+def claim(address, subnet="private-v4", net="private", ns=NS):
+    """An IP claim as `ports._claim_body` writes it (in the network's namespace)."""
+    return {"metadata": {"name": naming.claim_name(net, address), "namespace": ns,
+                         "labels": {naming.LABEL_IP_CLAIM: "true", naming.LABEL_SUBNET: subnet}},
+            "data": {"address": address, "subnet": subnet, "network": f"{ns}/{net}"}}
+
+
+def asking(name, *fixed_ips, state="ERROR", net="private", deleting=False):
+    """A user's Port whose spec asks for `fixed_ips` ((subnet, address) pairs), as written."""
+    body = port(name, state=state, net=net, deleting=deleting)
+    body["spec"]["fixedIps"] = [{k: v for k, v in (("subnet", s), ("ipAddress", a)) if v} for s, a in fixed_ips]
+    return body
+
+
+def test_a_claim_deleted_gives_back_its_address():
+    assert freed_address("DELETED", claim("10.0.0.5")) == Freed((NS, "private"), "private-v4", "10.0.0.5")
+    assert freed_address("ADDED", claim("10.0.0.5")) is None  # a boot's claim: nothing given back
+    assert freed_address(None, claim("10.0.0.5")) is None
+    assert freed_address("DELETED", {"metadata": {"name": "x", "namespace": NS}}) is None
+    # a shared network's claim names its network with the namespace
+    assert freed_address("DELETED", claim("10.9.0.5", net="shared", ns="admin")).network == ("admin", "shared")
+
+
+def test_a_port_waits_for_the_address_it_asks_for_or_any_of_its_subnet():
+    freed = Freed((NS, "private"), "private-v4", "10.0.0.5")
+    assert waits_for(port_facts(asking("a", (None, "10.0.0.5"))), freed)
+    assert waits_for(port_facts(asking("a", ("private-v4", "10.0.0.5"))), freed)
+    assert not waits_for(port_facts(asking("a", (None, "10.0.0.6"))), freed)
+    assert waits_for(port_facts(asking("a", ("private-v4", None))), freed)  # its pool was full
+    assert not waits_for(port_facts(asking("a", ("other-v4", None))), freed)
+    assert waits_for(port_facts(asking("a")), freed)  # no fixedIps: the first subnet's, any
+    v6 = Freed((NS, "private"), "private-v6", "fd00::5")
+    assert waits_for(port_facts(asking("a", (None, "fd00:0::0005"))), v6)
+
+
+def test_ports_in_error_are_synced_when_an_address_they_wait_for_is_given_back():
+    index = PortIndex(servers_of())
+    index.network_event(None, network(subnets=("private-v4", "other-v4")))
+    index.port_event(None, port("holder", state="DOWN"))
+    index.port_event(None, asking("same-ip", (None, "10.0.0.5")))
+    index.port_event(None, asking("pool-full", ("private-v4", None)))
+    index.port_event(None, asking("any"))
+    index.port_event(None, asking("other-ip", (None, "10.0.0.6")))
+    index.port_event(None, asking("other-subnet", ("other-v4", None)))
+    index.port_event(None, asking("elsewhere", (None, "10.0.0.5"), net="later"))
+    index.port_event(None, asking("going", (None, "10.0.0.5"), deleting=True))
+    index.port_event("ADDED", asking("new", (None, "10.0.0.5"), state=None))  # kopf's create handler's
+    # a claim made (a boot) gives nothing back; the holder's claim deleted does
+    assert index.claim_event("ADDED", claim("10.0.0.9")) == set()
+    assert index.claim_event("DELETED", claim("10.0.0.5")) == \
+        {(NS, "same-ip"), (NS, "pool-full"), (NS, "any")}
+    assert index.claim_event("DELETED", claim("10.1.0.7", subnet="other-v4")) == \
+        {(NS, "any"), (NS, "other-subnet")}
+    assert index.claim_event("DELETED", claim("10.0.0.5", net="other")) == set()
+    # a port no longer in ERROR, or gone, no longer waits
+    index.port_event("MODIFIED", asking("same-ip", (None, "10.0.0.5"), state="DOWN"))
+    index.port_event("DELETED", asking("any"))
+    assert index.claim_event("DELETED", claim("10.0.0.5")) == {(NS, "pool-full")}
+
+
+def test_a_port_on_a_shared_network_waits_for_that_network_s_addresses():
+    index = PortIndex(servers_of())
+    index.port_event(None, asking("vip", (None, "10.9.0.5"), net="admin/shared"))
+    assert index.claim_event("DELETED", claim("10.9.0.5", net="shared", ns="admin")) == {(NS, "vip")}
+    assert index.claim_event("DELETED", claim("10.9.0.5", net="shared")) == set()

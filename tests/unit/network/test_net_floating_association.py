@@ -1,12 +1,16 @@
 """Floating IP association (pure): what a FloatingIP maps to given the Port/Server it names
 as they are now, and which FloatingIPs a Port, Server or SecurityGroup event affects (a
 FloatingIP applied before its server or port converges once they appear, and goes DOWN
-when they go)."""
+when they go); what its status shows of the association (nothing unless ACTIVE), which
+security groups its Service forwards (the port's for a port-named one) and the Service patch."""
 
 import pytest
 
 from kubestack.network import naming
-from kubestack.network.association import Association, FloatingIPIndex, associate, server_view
+from kubestack.network.association import (
+    Association, FloatingIPIndex, associate, server_view, service_groups, status_fields,
+)
+from kubestack.network.floating import HOLD_ADDRESS, service_patch
 
 pytestmark = pytest.mark.unit
 
@@ -238,3 +242,66 @@ def test_network_events_resync_the_floating_ips_taking_their_address_from_it():
     assert idx.network_event("ADDED", {"metadata": {"name": "public", "namespace": NS}}) == {(NS, "b")}
     idx.floating_ip_event("DELETED", fip("a"), None)
     assert idx.network_event("DELETED", public) == set()
+
+
+# ------------------------------------------------------------------------------ status and Service
+
+
+def test_only_an_active_association_shows_in_the_status():
+    assert status_fields(Association("web", "web-0", "10.0.0.5")) == \
+        {"server": "web", "port": "web-0", "fixedIpAddress": "10.0.0.5"}
+    # DOWN (a reason) and ERROR (no association at all) clear all three
+    cleared = {"server": None, "port": None, "fixedIpAddress": None}
+    assert status_fields(Association("web", "web-0", "10.0.0.5", reason="Server web is being deleted.")) == cleared
+    assert status_fields(Association()) == cleared
+
+
+def grouped(body, groups=None, port_security=None):
+    body["spec"] = dict(body["spec"])
+    if groups is not None:
+        body["spec"]["securityGroups"] = list(groups)
+    if port_security is not None:
+        body["spec"]["portSecurityEnabled"] = port_security
+    return body
+
+
+def test_a_port_named_floating_ip_forwards_what_the_port_s_groups_allow():
+    srv = server(networks=((None, "vip"),), groups=["default", "web"])
+    vip = grouped(port("vip", ["10.0.0.100"], device="web"), groups=["https"])
+    assert service_groups({"port": "vip"}, srv, {"vip": vip}) == ["https"]
+    # a port naming no groups has Neutron's default; one with port security off, none
+    assert service_groups({"port": "vip"}, srv, {"vip": port("vip", device="web")}) == ["default"]
+    assert service_groups({"port": "vip"}, srv, {"vip": grouped(port("vip"), groups=[])}) == []
+    assert service_groups({"port": "vip"}, srv, {"vip": grouped(port("vip"), port_security=False)}) == []
+    assert service_groups({"port": "vip"}, srv, {}) == []
+    # a server-named one: the server's groups
+    assert service_groups({"server": "web"}, srv, {"vip": vip}) == ["default", "web"]
+    assert service_groups({"server": "web"}, server(), {}) == ["default"]
+    assert service_groups({"server": "web"}, None, {}) == []
+
+
+def test_a_port_s_groups_changing_resyncs_the_floating_ips_naming_it():
+    idx = FloatingIPIndex()
+    idx.floating_ip_event("ADDED", fip(port="vip"), None)
+    vip = port("vip", ["10.0.0.100"], device="web")
+    assert idx.port_event("ADDED", vip) == {(NS, "fip")}
+    assert idx.port_event("MODIFIED", grouped(port("vip", ["10.0.0.100"], device="web"), groups=["default"])) == set()
+    assert idx.port_event("MODIFIED", grouped(port("vip", ["10.0.0.100"], device="web"), groups=["https"])) == \
+        {(NS, "fip")}
+
+
+def test_service_patch_selects_the_server_and_forwards_the_ports_or_holds_the_address():
+    web = [{"name": "tcp-80", "protocol": "TCP", "port": 80, "targetPort": 80}]
+    selecting = {"selector": {naming.VM_NAME_LABEL: "web"}, "ports": web}
+    assert service_patch(selecting, "web", web) == []
+    # associated from DOWN: the selector added, the ports replaced
+    assert service_patch({"ports": HOLD_ADDRESS}, "web", web) == [
+        {"op": "replace", "path": "/spec/ports", "value": web},
+        {"op": "add", "path": "/spec/selector", "value": {naming.VM_NAME_LABEL: "web"}}]
+    assert service_patch(selecting, "db", web) == [
+        {"op": "add", "path": "/spec/selector", "value": {naming.VM_NAME_LABEL: "db"}}]
+    # DOWN or ERROR: nothing selected, only the address held
+    assert service_patch(selecting, None, []) == [
+        {"op": "replace", "path": "/spec/ports", "value": HOLD_ADDRESS},
+        {"op": "remove", "path": "/spec/selector"}]
+    assert service_patch({"ports": HOLD_ADDRESS, "selector": {}}, None, []) == []
