@@ -1,7 +1,9 @@
 """The simulator against the real local control plane: VMs boot onto their pinned node with
 addresses, stop, pause through the adapter, migrate, fail with their node; DataVolumes import
 (or fail), PVCs bind and expand, VolumeSnapshots become ready (a pre-provisioned content only
-for the snapshot it names); and a settled cluster gets no writes. The simulator runs in a thread
+for the snapshot it names) and take their content with them when deleted if its deletionPolicy
+is Delete; a settled cluster gets no writes; a simulator started before the VolumeSnapshotClass
+CRD creates the default class once it is installed. The simulator runs in a thread
 of the test process, with its own API client."""
 
 from __future__ import annotations
@@ -361,14 +363,19 @@ def test_upload_datavolume_waits_for_the_upload(sim, api, namespace):
     eventually(lambda: dv_phase(api, namespace, "up", "Succeeded"))
 
 
+def bound_pvc(api, ns, name, size="1Gi", **spec):
+    """Create a PVC (ReadWriteOnce) and wait until the simulator has bound it."""
+    core = client.CoreV1Api(api)
+    core.create_namespaced_persistent_volume_claim(ns, {
+        "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}, **spec}})
+    return eventually(lambda: (p := core.read_namespaced_persistent_volume_claim(name, ns)).status.phase == "Bound"
+                      and p)
+
+
 def test_pvc_binds_and_expands(sim, api, namespace):
     core = client.CoreV1Api(api)
-    core.create_namespaced_persistent_volume_claim(namespace, {
-        "metadata": {"name": "vol-1"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast-ssd",
-                 "resources": {"requests": {"storage": "1Gi"}}}})
-    pvc = eventually(lambda: (p := core.read_namespaced_persistent_volume_claim("vol-1", namespace))
-                     .status.phase == "Bound" and p)
+    pvc = bound_pvc(api, namespace, "vol-1", storageClassName="fast-ssd")
     assert pvc.status.capacity["storage"] == "1Gi"
     core.patch_namespaced_persistent_volume_claim("vol-1", namespace,
                                                   {"spec": {"resources": {"requests": {"storage": "3Gi"}}}})
@@ -378,11 +385,7 @@ def test_pvc_binds_and_expands(sim, api, namespace):
 
 
 def test_volume_snapshot_becomes_ready_and_restores(sim, api, namespace):
-    core = client.CoreV1Api(api)
-    core.create_namespaced_persistent_volume_claim(namespace, {
-        "metadata": {"name": "src"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}})
-    eventually(lambda: core.read_namespaced_persistent_volume_claim("src", namespace).status.phase == "Bound")
+    bound_pvc(api, namespace, "src", "2Gi")
     base = f"/apis/snapshot.storage.k8s.io/v1/namespaces/{namespace}/volumesnapshots"
     api_request(api, "POST", base, body={
         "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": "snap-1"},
@@ -432,6 +435,71 @@ def test_a_preprovisioned_content_binds_only_the_snapshot_it_names(sim, api, nam
         api_request(api, "DELETE", f"{contents}/{cname}")
 
 
+SNAP = "/apis/snapshot.storage.k8s.io/v1"
+SOURCE_FINALIZER = "snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection"
+BOUND_FINALIZER = "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection"
+CONTENT_FINALIZER = "snapshot.storage.kubernetes.io/volumesnapshotcontent-bound-protection"
+
+
+def test_deleting_a_snapshot_follows_its_contents_deletion_policy(sim, api, namespace):
+    bound_pvc(api, namespace, "src")
+    snapshots, contents = f"{SNAP}/namespaces/{namespace}/volumesnapshots", f"{SNAP}/volumesnapshotcontents"
+    keep, pre = f"keep-{namespace}", f"pre-del-{namespace}"
+    api_request(api, "POST", f"{SNAP}/volumesnapshotclasses", body={
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass", "metadata": {"name": keep},
+        "driver": "simulated.kubestack.io", "deletionPolicy": "Retain"})
+    api_request(api, "POST", contents, body={
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent", "metadata": {"name": pre},
+        "spec": {"deletionPolicy": "Delete", "driver": "simulated.kubestack.io",
+                 "source": {"snapshotHandle": "imported-2"},
+                 "volumeSnapshotRef": {"namespace": namespace, "name": "imported"}}})
+    kept_name = None
+    try:
+        for name, spec in (("gone", {"source": {"persistentVolumeClaimName": "src"}}),
+                           ("kept", {"source": {"persistentVolumeClaimName": "src"}, "volumeSnapshotClassName": keep}),
+                           ("imported", {"source": {"volumeSnapshotContentName": pre}})):
+            api_request(api, "POST", snapshots, body={"apiVersion": "snapshot.storage.k8s.io/v1",
+                                                      "kind": "VolumeSnapshot", "metadata": {"name": name},
+                                                      "spec": spec})
+        ready = {n: eventually(lambda n=n: (s := api_request(api, "GET", f"{snapshots}/{n}"))
+                               .get("status", {}).get("readyToUse") and s)
+                 for n in ("gone", "kept", "imported")}
+        assert sim.wait_idle(WAIT)
+        bound = {n: api_request(api, "GET", f"{contents}/{s['status']['boundVolumeSnapshotContentName']}")
+                 for n, s in ready.items()}
+        kept_name = bound["kept"]["metadata"]["name"]
+        for n in ("gone", "imported"):  # Delete: the snapshot waits for its content on deletion
+            assert api_request(api, "GET", f"{snapshots}/{n}")["metadata"]["finalizers"] == \
+                [SOURCE_FINALIZER, BOUND_FINALIZER]
+        assert api_request(api, "GET", f"{snapshots}/kept")["metadata"]["finalizers"] == [SOURCE_FINALIZER]
+        assert all(c["metadata"]["finalizers"] == [CONTENT_FINALIZER] for c in bound.values())
+
+        for n in ("gone", "kept", "imported"):
+            api_request(api, "DELETE", f"{snapshots}/{n}")
+        for n in ("gone", "kept", "imported"):
+            eventually(lambda n=n: get_or_none(api, f"{snapshots}/{n}") is None)
+        # Delete: the content went too (pre-provisioned or not)
+        for n in ("gone", "imported"):
+            eventually(lambda n=n: get_or_none(api, f"{contents}/{bound[n]['metadata']['name']}") is None)
+        # Retain: the content stays as it was, naming the deleted snapshot; only marked
+        assert sim.wait_idle(WAIT)
+        kept = api_request(api, "GET", f"{contents}/{kept_name}")
+        assert "deletionTimestamp" not in kept["metadata"]
+        assert kept["metadata"]["finalizers"] == [CONTENT_FINALIZER]
+        assert kept["metadata"]["annotations"]["snapshot.storage.kubernetes.io/volumesnapshot-being-deleted"] == "yes"
+        assert kept["spec"] == bound["kept"]["spec"] and kept["status"] == bound["kept"]["status"]
+        assert kept["spec"]["volumeSnapshotRef"]["uid"] == ready["kept"]["metadata"]["uid"]
+        assert kept["status"]["readyToUse"] is True
+    finally:
+        # a retained content deleted by hand goes (the sidecar lets go of it)
+        if kept_name:
+            api_request(api, "DELETE", f"{contents}/{kept_name}")
+            eventually(lambda: get_or_none(api, f"{contents}/{kept_name}") is None)
+        if get_or_none(api, f"{contents}/{pre}"):
+            api_request(api, "DELETE", f"{contents}/{pre}")
+        api_request(api, "DELETE", f"{SNAP}/volumesnapshotclasses/{keep}")
+
+
 def test_addvolume_hotplugs_into_the_running_vmi(sim, api, namespace):
     core = client.CoreV1Api(api)
     core.create_namespaced_persistent_volume_claim(namespace, {
@@ -453,7 +521,7 @@ def test_addvolume_hotplugs_into_the_running_vmi(sim, api, namespace):
         actions.remove_volume(namespace, "hp-1", "root")
 
 
-# -- these two run last: they replace the module's simulator --------------------------------
+# -- these three run last: they replace the module's simulator ------------------------------
 
 def test_a_restarted_simulator_picks_up_without_writing(sim, cluster, api, namespace):
     kv(api, "POST", namespace, "virtualmachines", body=vm_manifest("keep-1", node="compute-0"))
@@ -497,3 +565,50 @@ def test_kubestack_simulate_command(cluster, api, namespace):
     assert proc.returncode == 0, output
     assert "simulator started" in output
     assert os.path.exists(cluster.kubeconfig)
+
+
+def test_a_simulator_started_before_the_snapshot_class_crd_makes_the_default_class_once_it_is_served(
+        sim, cluster, api):
+    """Last: it removes the VolumeSnapshotClass CRD, then starts a simulator of its own."""
+    from kubestack.devcluster.crds import crd_manifests
+    from kubestack.simulator.main import DEFAULTS_RECHECK
+
+    sim.stop()  # the module's (stopped already if the two tests above ran): this one acts alone
+    ext = client.ApiextensionsV1Api(api)
+    crd = "volumesnapshotclasses.snapshot.storage.k8s.io"
+    [manifest] = [c for c in crd_manifests() if c["metadata"]["name"] == crd]
+    classes = f"{SNAP}/volumesnapshotclasses"
+
+    def served():
+        return "volumesnapshotclasses" in [r["name"] for r in api_request(api, "GET", SNAP)["resources"]]
+
+    ext.delete_custom_resource_definition(crd)
+    eventually(lambda: not served())
+    late = Simulator(client_for(str(cluster.kubeconfig)), SimConfig())
+    late.start()
+    try:
+        assert not late.served("VolumeSnapshotClass")
+        ext.create_custom_resource_definition(manifest)
+        made = eventually(lambda: get_or_none(api, f"{classes}/simulated"))
+        assert made["metadata"]["annotations"]["snapshot.storage.kubernetes.io/is-default-class"] == "true"
+        assert (made["driver"], made["deletionPolicy"]) == ("simulated.kubestack.io", "Delete")
+        assert late.served("VolumeSnapshotClass")
+
+        # made once: the user's edit stays, and so does their deletion
+        api_request(api, "PATCH", f"{classes}/simulated", content_type="application/merge-patch+json",
+                    body={"metadata": {"annotations": {"snapshot.storage.kubernetes.io/is-default-class": "false"}}})
+        time.sleep(3 * DEFAULTS_RECHECK)
+        assert api_request(api, "GET", f"{classes}/simulated")["metadata"]["annotations"][
+            "snapshot.storage.kubernetes.io/is-default-class"] == "false"
+        api_request(api, "DELETE", f"{classes}/simulated")
+        eventually(lambda: get_or_none(api, f"{classes}/simulated") is None)
+        time.sleep(3 * DEFAULTS_RECHECK)
+        assert get_or_none(api, f"{classes}/simulated") is None
+    finally:
+        late.stop()
+        if not served():  # failed before it was installed again: leave the cluster whole
+            try:
+                ext.create_custom_resource_definition(manifest)
+            except client.ApiException as exc:
+                if exc.status != 409:
+                    raise

@@ -3,7 +3,9 @@
 Why plain watches and not kopf: kopf's handlers keep their progress in annotations (and daemons
 and timers in finalizers) on the objects they serve, and the operator itself runs kopf on
 VirtualMachines too; the simulator must write nothing but what KubeVirt/CDI/a CSI driver would,
-and leave objects deletable when it is not running. So:
+and leave objects deletable when it is not running (the one exception is the external-snapshotter's
+own: its finalizers on VolumeSnapshots and on our driver's VolumeSnapshotContents, which order
+their deletion exactly as on a cluster whose snapshot controller is down). So:
 
 * one informer per resource (`runtime.informer.Informer`, the operator's: list, then watch from
   the list's resourceVersion, relist on 410 Gone; `optional`, so a CRD that is not served yet
@@ -18,7 +20,11 @@ and leave objects deletable when it is not running. So:
   transitions (boot, import progress, migration) and crash-loop back-offs (what keeps
   concurrent decisions consistent: see "the workers" below);
 * writes are merge patches of the difference only: an unchanged cluster gets no writes, and a
-  restarted simulator picks up where the status says it was.
+  restarted simulator picks up where the status says it was;
+* the default classes (StorageClasses `standard` and `fast-ssd`, VolumeSnapshotClass `simulated`)
+  are created when missing at start-up, and the VolumeSnapshotClass again whenever its resource
+  becomes served later (the snapshot CRDs installed after the simulator started, or reinstalled):
+  a class the user edits or deletes meanwhile is left as they made it.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ RECONCILED = {
 NAMESPACED_CACHE = {k for k in WATCHED if RESOURCES[k].namespaced}
 DEFAULT_WORKERS = 8       # writes wait for the API server: a boot storm needs several in flight
 GONE_REMEMBERED = 4096    # uids of deleted objects kept to drop late write responses about them
+DEFAULTS_RECHECK = 1.0    # seconds between looks at whether the VolumeSnapshotClass became served
 
 
 def _rv(obj: dict | None) -> int:
@@ -195,6 +202,7 @@ class Simulator:
         self.errors: Counter = Counter()
         self._last_sent: dict[tuple, tuple[str, int]] = {}
         self._workers: list[threading.Thread] = []
+        self._snapshot_class_served = False  # as last seen by the defaults (see `_ensure_late_defaults`)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, sync_timeout: float = 60.0) -> None:
@@ -214,6 +222,10 @@ class Simulator:
         self.resync()
         for i in range(self.workers):
             w = threading.Thread(target=self._work, name=f"simulator-worker-{i}", daemon=True)
+            w.start()
+            self._workers.append(w)
+        if self.ensure_defaults:
+            w = threading.Thread(target=self._watch_defaults, name="simulator-defaults", daemon=True)
             w.start()
             self._workers.append(w)
         log.info("simulator started: %s", ", ".join(k for k in WATCHED if self.served(k)))
@@ -250,9 +262,33 @@ class Simulator:
 
     def _ensure_defaults(self) -> None:
         """Create the default classes that are missing (called once every informer has listed)."""
+        self._snapshot_class_served = self.served("VolumeSnapshotClass")
         bodies = storage.default_storage_classes()
-        if self.served("VolumeSnapshotClass"):
+        if self._snapshot_class_served:
             bodies.append(storage.default_snapshot_class())
+        self._create_missing(bodies)
+
+    def _ensure_late_defaults(self) -> None:
+        """Create the default VolumeSnapshotClass if its resource has become served since the last
+        look (start-up's included): the snapshot CRDs were installed after the simulator started.
+        Once per becoming served, as at start-up: a class edited or deleted while the resource
+        stays served is left so. A failed create is tried again at the next look."""
+        served = self.served("VolumeSnapshotClass")
+        if served and not self._snapshot_class_served:
+            log.info("simulator: VolumeSnapshotClass is served now")
+            self._create_missing([storage.default_snapshot_class()])
+        self._snapshot_class_served = served
+
+    def _watch_defaults(self) -> None:
+        while not self.stop_event.wait(DEFAULTS_RECHECK):
+            try:
+                self._ensure_late_defaults()
+            except Exception:  # noqa: BLE001 - an API error: looked at again next time
+                log.exception("simulator: creating the default VolumeSnapshotClass failed; retrying")
+
+    def _create_missing(self, bodies: list[dict]) -> None:
+        """POST each class of `bodies` the cache does not hold (409: someone made it meanwhile, and
+        theirs is kept)."""
         for body in bodies:
             res = RESOURCES[body["kind"]]
             with self.lock:
@@ -376,9 +412,14 @@ class Simulator:
     # * objects written by more than one kind of key get merge patches of disjoint fields from
     #   each: a PVC's POD_PHASE annotation (DataVolume) vs its binding and status (PVC); a PV's
     #   creation, capacity and status (PVC) vs its reclaim deletion (PV, uid precondition, only
-    #   once the claim is gone); a VolumeSnapshotContent's creation and status (VolumeSnapshot)
-    #   vs its deletion (content, uid precondition, only once the snapshot is gone). A write from
-    #   a stale view of an object deleted meanwhile gets 404 and the key is looked at again;
+    #   once the claim is gone); a VolumeSnapshotContent's creation, binding, ready status,
+    #   being-deleted annotation and deletion (VolumeSnapshot; the deletion with a uid
+    #   precondition, only once the snapshot is being deleted) vs its finalizer and the status
+    #   cleared when the storage-side snapshot is deleted (content, only once it is being deleted
+    #   and marked). Finalizer lists are replaced whole, so those patches carry the
+    #   resourceVersion they were computed from (a concurrent edit gets 409, looked at again). A
+    #   write from a stale view of an object deleted meanwhile gets 404 and the key is looked at
+    #   again;
     # * a VM, its VMI and the VMI's migrations are one group, serialised: the VM decides from the
     #   VMI (create, delete, LiveUpdate and hotplug of its spec, its own status), the VMI from the
     #   VM (injected failures), the migration writes the VMI's status (migrationState, nodeName)

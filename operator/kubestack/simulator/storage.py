@@ -21,6 +21,26 @@ naming a pre-provisioned content (spec.source.volumeSnapshotContentName) binds t
 content's spec.volumeSnapshotRef names it back (namespace, name, and uid once set: binding sets
 it), as the external-snapshotter's controller does; any other snapshot naming that content stays
 readyToUse=false with an error, so one content never backs two snapshots.
+
+Snapshot deletion, as the external-snapshotter orders it (its common controller for every
+snapshot handled here, its csi-snapshotter sidecar for our driver's contents only):
+
+* a VolumeSnapshot not being deleted gets `volumesnapshot-as-source-protection`, and
+  `volumesnapshot-bound-protection` too once bound to a content whose deletionPolicy is Delete
+  (none on a snapshot naming a content bound to another); a bound content of our driver gets
+  `volumesnapshotcontent-bound-protection` (a dynamic one is created with it);
+* a deleted VolumeSnapshot (deletionTimestamp, one of those finalizers) with a content that names
+  it back (namespace, name, uid) waits while a Pending PVC is being restored from it, then marks
+  the content `volumesnapshot-being-deleted` and: deletionPolicy Delete -> deletes the content
+  and keeps its bound finalizer until the content is gone; Retain -> the content is left as it
+  is (still naming the deleted snapshot, status and finalizer kept) and the snapshot goes;
+* a deleted content of our driver that is marked being-deleted (or a pre-provisioned one never
+  bound) has its snapshot deleted on the storage side (deletionPolicy Delete: the status's
+  snapshotHandle, readyToUse, creationTime and restoreSize are cleared), then loses its finalizer.
+
+A content whose snapshot is simply missing is never deleted (the snapshot controller's guard
+against data loss), and nothing is done with a bound content deleted by hand while its
+snapshot exists: it stays Terminating until that snapshot is deleted.
 """
 
 from __future__ import annotations
@@ -30,7 +50,7 @@ from typing import Mapping
 from kubernetes.utils import parse_quantity
 
 from kubestack.simulator.common import (
-    CSI_DRIVER, PROVISIONER, Outcome, World, Write, annotations, deep, deleting, fmt_time, get,
+    CSI_DRIVER, PROVISIONER, Outcome, World, Write, annotations, deep, deleting, fmt_time, get, metadata_write,
     status_write, put_conditions,
 )
 
@@ -39,6 +59,14 @@ DEFAULT_SNAPSHOT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-c
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 SNAPSHOT_CLASS = "simulated"
+SNAPSHOT_GROUP = "snapshot.storage.k8s.io"
+# the external-snapshotter's finalizers and the annotation its common controller leaves for the sidecar
+SNAPSHOT_SOURCE_FINALIZER = "snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection"
+SNAPSHOT_BOUND_FINALIZER = "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection"
+CONTENT_FINALIZER = "snapshot.storage.kubernetes.io/volumesnapshotcontent-bound-protection"
+ANN_BEING_DELETED = "snapshot.storage.kubernetes.io/volumesnapshot-being-deleted"
+ANN_BEING_CREATED = "snapshot.storage.kubernetes.io/volumesnapshot-being-created"
+RESTORE_RECHECK = 2.0  # seconds between looks at a deleted snapshot a PVC is being restored from
 
 
 def default_storage_classes() -> list[dict]:
@@ -252,31 +280,63 @@ def _content_ready(name: str, handle: str, now: float, restore_bytes: int | None
     return Write("status", "VolumeSnapshotContent", "", name, {"status": status})
 
 
+def _finalizers_write(obj: Mapping, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> Write | None:
+    """A patch adding `add` (after any others) and dropping `remove` from obj's finalizers, or
+    None when nothing changes. The list is replaced whole by a merge patch: the resourceVersion in
+    the body makes a concurrent edit of it fail (409, looked at again) instead of being lost."""
+    current = list(get(obj, "metadata", "finalizers", default=[]))
+    wanted = [f for f in current if f not in remove] + [f for f in dict.fromkeys(add) if f not in current]
+    if wanted == current:
+        return None
+    md = obj["metadata"]
+    return Write("patch", obj["kind"], md.get("namespace", ""), md["name"],
+                 {"metadata": {"finalizers": wanted or None, "resourceVersion": md.get("resourceVersion")}})
+
+
+def _snapshot_finalizers(content: Mapping | None, bound: bool) -> tuple[str, ...]:
+    """The finalizers the snapshot controller puts on a VolumeSnapshot that is not being deleted:
+    the as-source one always, the bound one once it is bound to a content of deletionPolicy Delete."""
+    if bound and content is not None and get(content, "spec", "deletionPolicy") == "Delete":
+        return SNAPSHOT_SOURCE_FINALIZER, SNAPSHOT_BOUND_FINALIZER
+    return (SNAPSHOT_SOURCE_FINALIZER,)
+
+
 def reconcile_snapshot(vs: Mapping, world: World) -> Outcome:
     out = Outcome()
     if deleting(vs):
+        _delete_snapshot(vs, world, out)
         return out
     status = deep(vs.get("status") or {})
     if get(vs, "spec", "source", "volumeSnapshotContentName"):
-        _sync_preprovisioned(vs, status, world, out)
+        finalizers = _sync_preprovisioned(vs, status, world, out)
     else:
-        _sync_dynamic(vs, status, world, out)
+        finalizers = _sync_dynamic(vs, status, world, out)
+    if finalizers:
+        # added before anything else is done for it, as the snapshot controller does: a deletion
+        # arriving meanwhile then goes through `_delete_snapshot`
+        w = _finalizers_write(vs, add=finalizers)
+        if w:
+            out.writes.insert(0, w)
     w = status_write(vs, status)
     if w:
         out.writes.append(w)
     return out
 
 
-def _sync_preprovisioned(vs: Mapping, status: dict, world: World, out: Outcome) -> None:
+def _sync_preprovisioned(vs: Mapping, status: dict, world: World, out: Outcome) -> tuple[str, ...]:
     """Bind to the named content if it names this snapshot back (setting its uid), then follow
-    its status; our driver's contents are made ready here (the sidecar's part)."""
+    its status; our driver's contents are made ready here (the sidecar's part). Returns the
+    snapshot's finalizers (none while the content is bound to another snapshot)."""
     md = vs["metadata"]
     name = vs["spec"]["source"]["volumeSnapshotContentName"]
     content = world.snapshot_contents.get(name)
-    problem = "VolumeSnapshotContent is missing" if content is None else _misfit(vs, content, True)
+    if content is None:
+        _set_error(status, "VolumeSnapshotContent is missing", world.now)
+        return _snapshot_finalizers(None, False)
+    problem = _misfit(vs, content, True)
     if problem:
         _set_error(status, problem, world.now)
-        return
+        return ()
     if not get(content, "spec", "volumeSnapshotRef", "uid"):
         spec: dict = {"volumeSnapshotRef": {"uid": md["uid"]}}
         class_name = get(vs, "spec", "volumeSnapshotClassName")
@@ -296,10 +356,13 @@ def _sync_preprovisioned(vs: Mapping, status: dict, world: World, out: Outcome) 
     if created is not None:
         status.setdefault("creationTime", fmt_time(created / 1e9, False))
     status.pop("error", None)
+    return _snapshot_finalizers(content, True)
 
 
-def _sync_dynamic(vs: Mapping, status: dict, world: World, out: Outcome) -> None:
-    """Take a snapshot of the PVC: a content `snapcontent-<uid>` of our driver, ready at once."""
+def _sync_dynamic(vs: Mapping, status: dict, world: World, out: Outcome) -> tuple[str, ...]:
+    """Take a snapshot of the PVC: a content `snapcontent-<uid>` of our driver, ready at once.
+    Returns the snapshot's finalizers (none for someone else's snapshotter's snapshot, or while
+    the content of its name is bound to another snapshot)."""
     md = vs["metadata"]
     ns, name = md["namespace"], md["name"]
     class_name = get(vs, "spec", "volumeSnapshotClassName")
@@ -311,23 +374,23 @@ def _sync_dynamic(vs: Mapping, status: dict, world: World, out: Outcome) -> None
     claim = get(vs, "spec", "source", "persistentVolumeClaimName")
     pvc = world.pvcs.get((ns, claim)) if claim else None
     if vclass is not None and vclass.get("driver") != CSI_DRIVER:
-        return  # someone else's snapshotter
+        return ()  # someone else's snapshotter
     cname = content_name(vs)
     content = world.snapshot_contents.get(cname)
     if content is not None:
         problem = _misfit(vs, content, False)
         if problem:
             _set_error(status, problem, world.now)
-            return
+            return ()
     elif status.get("boundVolumeSnapshotContentName") == cname:
         # bound, and the content was deleted under it: reported, never taken again
         _set_error(status, "VolumeSnapshotContent is missing", world.now)
-        return
+        return _snapshot_finalizers(None, False)
     if content is None:
         if pvc is None or get(pvc, "status", "phase") != "Bound":
             why = "not found" if pvc is None else "not bound"
             _set_error(status, f"failed to take snapshot: PVC {ns}/{claim} {why}", world.now)
-            return
+            return _snapshot_finalizers(None, False)
         pv = world.pvs.get(get(pvc, "spec", "volumeName", default=""))
         handle = get(pv, "spec", "csi", "volumeHandle", default=f"vol-{pvc['metadata']['uid']}")
         spec = {
@@ -340,8 +403,10 @@ def _sync_dynamic(vs: Mapping, status: dict, world: World, out: Outcome) -> None
         }
         if class_name:
             spec["volumeSnapshotClassName"] = class_name
+        # created bound, so with the finalizer the snapshot controller adds to bound contents
         content = {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
-                   "metadata": {"name": cname, "annotations": {"kubestack.io/simulated": "true"}},
+                   "metadata": {"name": cname, "annotations": {"kubestack.io/simulated": "true"},
+                                "finalizers": [CONTENT_FINALIZER]},
                    "spec": spec}
         out.writes.append(Write("create", "VolumeSnapshotContent", "", cname, content))
         size = get(pvc, "status", "capacity", "storage", default="0")
@@ -361,19 +426,98 @@ def _sync_dynamic(vs: Mapping, status: dict, world: World, out: Outcome) -> None
     if restore:
         status["restoreSize"] = restore
     status.pop("error", None)
+    return _snapshot_finalizers(content, True)
+
+
+def _points_back(content: Mapping, vs: Mapping) -> bool:
+    """The content's volumeSnapshotRef names `vs` (namespace, name and uid): bound both ways."""
+    ref = get(content, "spec", "volumeSnapshotRef", default={})
+    md = vs["metadata"]
+    return (ref.get("namespace"), ref.get("name"), ref.get("uid")) == (md["namespace"], md["name"], md["uid"])
+
+
+def restoring_from(vs: Mapping, world: World) -> bool:
+    """A Pending PVC of the snapshot's namespace names it as its dataSource: a volume is being
+    restored from it, and its deletion waits."""
+    md = vs["metadata"]
+    for (ns, _), pvc in world.pvcs.items():
+        if ns != md["namespace"]:
+            continue
+        source = get(pvc, "spec", "dataSource", default={})
+        names_it = (source.get("kind"), source.get("apiGroup"), source.get("name")) == \
+            ("VolumeSnapshot", SNAPSHOT_GROUP, md["name"])
+        if names_it and get(pvc, "status", "phase") == "Pending":
+            return True
+    return False
+
+
+def _delete_snapshot(vs: Mapping, world: World, out: Outcome) -> None:
+    """The snapshot controller's deletion of a VolumeSnapshot: the content bound to it both ways
+    is marked being-deleted and, with deletionPolicy Delete, deleted (the snapshot keeps its bound
+    finalizer until the content is gone); with Retain it is left as it is. Then the snapshot's
+    finalizers go."""
+    finalizers = get(vs, "metadata", "finalizers", default=[])
+    if SNAPSHOT_SOURCE_FINALIZER not in finalizers and SNAPSHOT_BOUND_FINALIZER not in finalizers:
+        return  # not ours to finish (or done)
+    name = get(vs, "status", "boundVolumeSnapshotContentName")
+    if not name and get(vs, "spec", "source", "persistentVolumeClaimName"):
+        name = content_name(vs)  # created, and the snapshot's status not written yet
+    content = world.snapshot_contents.get(name) if name else None
+    if content is not None and not _points_back(content, vs):
+        content = None
+    delete_content = content is not None and get(content, "spec", "deletionPolicy") == "Delete"
+    if content is not None:
+        if restoring_from(vs, world):
+            out.requeue(RESTORE_RECHECK)
+            return
+        w = metadata_write(content, annotations={ANN_BEING_DELETED: "yes"})
+        if w:
+            out.writes.append(w)
+        if delete_content and not deleting(content):
+            out.writes.append(Write("delete", "VolumeSnapshotContent", "", content["metadata"]["name"],
+                                    uid=content["metadata"]["uid"]))
+    remove = (SNAPSHOT_SOURCE_FINALIZER,) if delete_content else (SNAPSHOT_SOURCE_FINALIZER, SNAPSHOT_BOUND_FINALIZER)
+    w = _finalizers_write(vs, remove=remove)
+    if w:
+        out.writes.append(w)
+
+
+def _sidecar_deletes(content: Mapping) -> bool:
+    """Whether the csi-snapshotter sidecar acts on a deleted content: a pre-provisioned one never
+    bound, or one the snapshot controller marked being-deleted (never while a CreateSnapshot call
+    is outstanding)."""
+    if get(content, "spec", "source", "snapshotHandle") and not get(content, "spec", "volumeSnapshotRef", "uid"):
+        return True
+    ann = annotations(content)
+    return ANN_BEING_CREATED not in ann and ANN_BEING_DELETED in ann
 
 
 def reconcile_snapshot_content(content: Mapping, world: World) -> Outcome:
-    """Delete a content we made (deletionPolicy Delete) once its VolumeSnapshot is gone."""
+    """Our driver's contents: the snapshot controller's finalizer on a bound one, and the
+    sidecar's deletion (of the storage-side snapshot for deletionPolicy Delete, then of the
+    finalizer). Another driver's contents are left to that driver's sidecar: a finalizer put on
+    them here would never be taken off."""
     out = Outcome()
-    if deleting(content) or annotations(content).get("kubestack.io/simulated") != "true":
+    if get(content, "spec", "driver") != CSI_DRIVER:
         return out
-    if get(content, "spec", "deletionPolicy") != "Delete":
+    if deleting(content):
+        if not _sidecar_deletes(content):
+            return out
+        if get(content, "spec", "deletionPolicy") == "Delete" and get(content, "status", "snapshotHandle"):
+            # DeleteSnapshot succeeded: the sidecar clears what described the snapshot, and lets
+            # go of the content on its next look
+            status = {k: v for k, v in (content.get("status") or {}).items()
+                      if k not in ("snapshotHandle", "readyToUse", "creationTime", "restoreSize")}
+            w = status_write(content, status)
+            if w:
+                out.writes.append(w)
+            return out
+        w = _finalizers_write(content, remove=(CONTENT_FINALIZER,))
+        if w:
+            out.writes.append(w)
         return out
-    ref = get(content, "spec", "volumeSnapshotRef", default={})
-    vs = world.snapshots.get((ref.get("namespace"), ref.get("name")))
-    if vs is not None and get(vs, "metadata", "uid") == ref.get("uid"):
-        return out
-    out.writes.append(Write("delete", "VolumeSnapshotContent", "", content["metadata"]["name"],
-                            uid=content["metadata"]["uid"]))
+    if get(content, "spec", "volumeSnapshotRef", "uid"):
+        w = _finalizers_write(content, add=(CONTENT_FINALIZER,))
+        if w:
+            out.writes.append(w)
     return out

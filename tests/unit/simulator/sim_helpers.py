@@ -88,6 +88,19 @@ def apply(outcome, w: World) -> list:
             body = copy.deepcopy(wr.body)
             body.get("metadata", {}).pop("resourceVersion", None)
             apply_merge_patch(m[key], body)
+            if m[key]["metadata"].get("deletionTimestamp") and not m[key]["metadata"].get("finalizers"):
+                del m[key]  # the last finalizer of a deleted object is gone: so is the object
         elif wr.verb == "delete":
-            m.pop(key, None)
+            remove(m, key)
     return outcome.writes
+
+
+def remove(objects: dict, key) -> None:
+    """The API server's DELETE: an object with finalizers is only marked (deletionTimestamp)."""
+    obj = objects.get(key)
+    if obj is None:
+        return
+    if obj["metadata"].get("finalizers"):
+        obj["metadata"].setdefault("deletionTimestamp", "2024-01-01T00:00:00Z")
+    else:
+        del objects[key]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sim_helpers import apply, pvc, uid, world
+from sim_helpers import apply, pvc, remove, uid, world
 
 from kubestack.simulator import cdi, storage
 from kubestack.simulator.common import SimConfig
@@ -33,7 +33,8 @@ def settle(w, rounds=20):
             if name in w.pvs:
                 wrote |= bool(apply(storage.reconcile_pv(w.pvs[name], w), w))
         for key in list(w.snapshots):
-            wrote |= bool(apply(storage.reconcile_snapshot(w.snapshots[key], w), w))
+            if key in w.snapshots:
+                wrote |= bool(apply(storage.reconcile_snapshot(w.snapshots[key], w), w))
         for name in list(w.snapshot_contents):
             if name in w.snapshot_contents:
                 wrote |= bool(apply(storage.reconcile_snapshot_content(w.snapshot_contents[name], w), w))
@@ -181,9 +182,9 @@ def test_snapshot_becomes_ready_restores_and_is_cleaned_up():
     w.dvs[("p1", "r")] = dv("r", {"snapshot": {"namespace": "p1", "name": "s"}}, size="2Gi")
     settle(w)
     assert w.dvs[("p1", "r")]["status"]["phase"] == "Succeeded"
-    del w.snapshots[("p1", "s")]
+    remove(w.snapshots, ("p1", "s"))  # the class's deletionPolicy is Delete
     settle(w)
-    assert w.snapshot_contents == {}
+    assert w.snapshots == {} and w.snapshot_contents == {}
 
 
 def test_snapshot_of_missing_pvc_is_not_ready():
@@ -236,7 +237,9 @@ def test_preprovisioned_content_binds_only_the_snapshot_it_names():
     assert stranger["status"]["readyToUse"] is False and "bound to a different" in stranger["status"]["error"]["message"]
 
     # once the uid is set, a new snapshot of the same name (the first one deleted) is a stranger too
-    del w.snapshots[("p1", "mine")]
+    remove(w.snapshots, ("p1", "mine"))
+    settle(w)
+    assert ("p1", "mine") not in w.snapshots and "pre" in w.snapshot_contents  # Retain
     again = w.snapshots[("p1", "mine")] = _snapshot("mine", {"volumeSnapshotContentName": "pre"})
     settle(w)
     assert again["status"]["readyToUse"] is False and "bound to a different" in again["status"]["error"]["message"]
@@ -294,3 +297,171 @@ def test_bound_snapshot_whose_content_vanished_reports_it_and_takes_no_new_one()
     settle(w)
     assert w.snapshot_contents == {}
     assert vs["status"]["readyToUse"] is False and vs["status"]["error"]["message"] == "VolumeSnapshotContent is missing"
+
+
+# -- deletion, as the external-snapshotter orders it ---------------------------------------------
+
+SOURCE, BOUND = storage.SNAPSHOT_SOURCE_FINALIZER, storage.SNAPSHOT_BOUND_FINALIZER
+CONTENT = storage.CONTENT_FINALIZER
+
+
+def _retain_class(name="keep"):
+    return {**storage.default_snapshot_class(), "metadata": {"name": name}, "deletionPolicy": "Retain"}
+
+
+def _ready_snapshot(w, name="s", **spec):
+    vs = w.snapshots[("p1", name)] = _snapshot(name, {"persistentVolumeClaimName": "src"}, **spec)
+    settle(w)
+    assert vs["status"]["readyToUse"] is True
+    return vs, w.snapshot_contents[vs["status"]["boundVolumeSnapshotContentName"]]
+
+
+def _step(w, kind, key):
+    """Reconcile one object once and apply its writes; returns the writes as (verb, kind, name)."""
+    objs = w.snapshots if kind == "VolumeSnapshot" else w.snapshot_contents
+    decide = storage.reconcile_snapshot if kind == "VolumeSnapshot" else storage.reconcile_snapshot_content
+    return [(x.verb, x.kind, x.name) for x in apply(decide(objs[key], w), w)]
+
+
+def test_snapshot_and_content_finalizers():
+    w = settle(sworld(pvcs=[new_pvc("src")]))
+    w.snapshot_classes["keep"] = _retain_class()
+    deleted, content = _ready_snapshot(w, "d")  # the default class: Delete
+    assert deleted["metadata"]["finalizers"] == [SOURCE, BOUND]
+    assert content["metadata"]["finalizers"] == [CONTENT]  # created with it: no extra write
+    kept, content = _ready_snapshot(w, "k", volumeSnapshotClassName="keep")
+    assert kept["metadata"]["finalizers"] == [SOURCE]  # a Retain content: nothing to wait for
+    assert content["spec"]["deletionPolicy"] == "Retain" and content["metadata"]["finalizers"] == [CONTENT]
+    # an error still protects the snapshot as a source
+    broken = w.snapshots[("p1", "b")] = _snapshot("b", {"persistentVolumeClaimName": "nope"})
+    settle(w)
+    assert broken["metadata"]["finalizers"] == [SOURCE]
+    # someone else's snapshotter, and a snapshot naming a content bound to another: left alone
+    w.snapshot_classes["ebs"] = {**storage.default_snapshot_class(), "metadata": {"name": "ebs"},
+                                 "driver": "ebs.csi.aws.com"}
+    foreign = w.snapshots[("p1", "f")] = _snapshot("f", {"persistentVolumeClaimName": "src"},
+                                                   volumeSnapshotClassName="ebs")
+    w.snapshot_contents["pre"] = _preprovisioned("pre", "mine")
+    stranger = w.snapshots[("p1", "x")] = _snapshot("x", {"volumeSnapshotContentName": "pre"})
+    settle(w)
+    assert "finalizers" not in foreign["metadata"] and "finalizers" not in stranger["metadata"]
+    # the finalizers come first, and others' are kept; the list is guarded by its resourceVersion
+    vs = _snapshot("n", {"persistentVolumeClaimName": "src"})
+    vs["metadata"].update(finalizers=["example.com/keep"], resourceVersion="7")
+    writes = storage.reconcile_snapshot(vs, w).writes
+    assert (writes[0].verb, writes[0].kind) == ("patch", "VolumeSnapshot")
+    assert writes[0].body == {"metadata": {"finalizers": ["example.com/keep", SOURCE, BOUND], "resourceVersion": "7"}}
+    assert [x.kind for x in writes[1:]] == ["VolumeSnapshotContent", "VolumeSnapshotContent", "VolumeSnapshot"]
+
+
+def test_deleting_a_snapshot_deletes_a_delete_content_and_the_storage_side_snapshot_first():
+    w = settle(sworld(pvcs=[new_pvc("src")]))
+    vs, content = _ready_snapshot(w)
+    cname = content["metadata"]["name"]
+    remove(w.snapshots, ("p1", "s"))
+    assert vs["metadata"]["deletionTimestamp"]
+    # the content is marked and deleted; the snapshot keeps its bound finalizer until it is gone
+    assert _step(w, "VolumeSnapshot", ("p1", "s")) == [
+        ("patch", "VolumeSnapshotContent", cname), ("delete", "VolumeSnapshotContent", cname),
+        ("patch", "VolumeSnapshot", "s")]
+    assert vs["metadata"]["finalizers"] == [BOUND]
+    assert content["metadata"]["annotations"][storage.ANN_BEING_DELETED] == "yes"
+    assert content["metadata"]["deletionTimestamp"]  # held by its finalizer
+    assert _step(w, "VolumeSnapshot", ("p1", "s")) == []  # waits for the content
+    # the sidecar: DeleteSnapshot (the status's snapshot fields cleared), then the finalizer
+    assert _step(w, "VolumeSnapshotContent", cname) == [("status", "VolumeSnapshotContent", cname)]
+    assert not {"snapshotHandle", "readyToUse", "creationTime", "restoreSize"} & set(content.get("status") or {})
+    assert _step(w, "VolumeSnapshotContent", cname) == [("patch", "VolumeSnapshotContent", cname)]
+    assert cname not in w.snapshot_contents
+    assert _step(w, "VolumeSnapshot", ("p1", "s")) == [("patch", "VolumeSnapshot", "s")]
+    assert w.snapshots == {}
+
+
+def test_deleting_a_snapshot_leaves_a_retain_content_as_it_was():
+    w = settle(sworld(pvcs=[new_pvc("src")]))
+    w.snapshot_classes["keep"] = _retain_class()
+    vs, content = _ready_snapshot(w, volumeSnapshotClassName="keep")
+    cname, before = content["metadata"]["name"], {k: content[k] for k in ("spec", "status")}
+    remove(w.snapshots, ("p1", "s"))
+    settle(w)
+    assert w.snapshots == {}
+    kept = w.snapshot_contents[cname]
+    assert not kept["metadata"].get("deletionTimestamp")
+    # still naming the deleted snapshot (uid included), status and finalizer kept: only marked
+    assert {k: kept[k] for k in ("spec", "status")} == before
+    assert kept["spec"]["volumeSnapshotRef"]["uid"] == vs["metadata"]["uid"]
+    assert kept["metadata"]["finalizers"] == [CONTENT]
+    assert kept["metadata"]["annotations"][storage.ANN_BEING_DELETED] == "yes"
+    # deleted later by hand: the sidecar lets go of it without deleting the storage-side snapshot
+    remove(w.snapshot_contents, cname)
+    assert _step(w, "VolumeSnapshotContent", cname) == [("patch", "VolumeSnapshotContent", cname)]
+    assert w.snapshot_contents == {}
+
+
+def test_a_preprovisioned_content_follows_its_deletion_policy_too():
+    w = sworld()
+    w.snapshot_contents["pre"] = dict(_preprovisioned("pre", "mine"))
+    w.snapshot_contents["pre"]["spec"]["deletionPolicy"] = "Delete"
+    mine = w.snapshots[("p1", "mine")] = _snapshot("mine", {"volumeSnapshotContentName": "pre"})
+    settle(w)
+    assert mine["status"]["readyToUse"] is True and mine["metadata"]["finalizers"] == [SOURCE, BOUND]
+    assert w.snapshot_contents["pre"]["metadata"]["finalizers"] == [CONTENT]
+    remove(w.snapshots, ("p1", "mine"))
+    settle(w)
+    assert w.snapshots == {} and w.snapshot_contents == {}
+
+    # another driver's content gets no finalizer from here (its own sidecar would take it off)
+    w.snapshot_contents["ebs"] = dict(_preprovisioned("ebs", "o", driver="ebs.csi.aws.com"))
+    w.snapshot_contents["ebs"]["spec"]["deletionPolicy"] = "Delete"
+    o = w.snapshots[("p1", "o")] = _snapshot("o", {"volumeSnapshotContentName": "ebs"})
+    settle(w)
+    assert o["metadata"]["finalizers"] == [SOURCE, BOUND] and "finalizers" not in w.snapshot_contents["ebs"]["metadata"]
+    remove(w.snapshots, ("p1", "o"))
+    settle(w)
+    assert w.snapshots == {} and w.snapshot_contents == {}
+
+
+def test_a_snapshot_being_restored_from_is_deleted_once_the_restore_is_done():
+    w = settle(sworld(pvcs=[new_pvc("src")]))
+    vs, content = _ready_snapshot(w)
+    restore = new_pvc("restore", sc="foreign")  # Pending: nobody here provisions it
+    restore["spec"]["dataSource"] = {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "s"}
+    w.pvcs[("p1", "restore")] = restore
+    remove(w.snapshots, ("p1", "s"))
+    out = storage.reconcile_snapshot(vs, w)
+    assert out.writes == [] and out.requeue_after == storage.RESTORE_RECHECK
+    restore["status"] = {"phase": "Bound"}
+    settle(w)
+    assert w.snapshots == {} and w.snapshot_contents == {}
+
+
+def test_a_content_is_never_deleted_for_a_missing_snapshot_nor_before_its_snapshot():
+    w = settle(sworld(pvcs=[new_pvc("src")]))
+    vs, content = _ready_snapshot(w)
+    cname = content["metadata"]["name"]
+    # the content deleted by hand while its snapshot exists: it waits for the snapshot
+    remove(w.snapshot_contents, cname)
+    settle(w)
+    assert content["metadata"]["deletionTimestamp"] and content["status"]["readyToUse"] is True
+    assert vs["status"]["readyToUse"] is True
+    remove(w.snapshots, ("p1", "s"))
+    settle(w)
+    assert w.snapshots == {} and w.snapshot_contents == {}
+
+    # the snapshot gone without its finalizers running (forced): the content stays, Delete or not
+    vs, content = _ready_snapshot(w, "t")
+    del w.snapshots[("p1", "t")]
+    settle(w)
+    assert w.snapshot_contents == {content["metadata"]["name"]: content}
+    assert not content["metadata"].get("deletionTimestamp")
+
+
+def test_a_content_made_before_the_finalizers_gets_its_own():
+    w = settle(sworld(pvcs=[new_pvc("src")]))
+    vs, content = _ready_snapshot(w)
+    content["metadata"].pop("finalizers")
+    content["metadata"]["resourceVersion"] = "3"
+    [write] = storage.reconcile_snapshot_content(content, w).writes
+    assert write.body == {"metadata": {"finalizers": [CONTENT], "resourceVersion": "3"}}
+    # a pre-provisioned content not bound yet gets none
+    assert storage.reconcile_snapshot_content(_preprovisioned("p", "x"), w).writes == []
