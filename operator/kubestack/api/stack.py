@@ -72,7 +72,9 @@ class SecretRef(KubeModel):
 
 
 class Environment(KubeModel):
-    """A Heat environment (parameter_defaults, resource_registry, parameters)."""
+    """A Heat environment as an environment file has it, in Heat's words (not camelCase)."""
+
+    model_config = KubeModel.model_config | {"alias_generator": None}
 
     parameters: dict[str, Any] | None = None
     parameter_defaults: dict[str, Any] | None = None

@@ -11,7 +11,7 @@ Offline (no cluster):
 Against the cluster (the Stack controller does the work):
     kubestack stack create NAME -t T.yaml [--parameter k=v ...] [-e env.yaml] [--wait]
     kubestack stack update NAME -t T.yaml [--parameter k=v ...] [-e env.yaml] [--wait]
-    kubestack stack list | show NAME | delete NAME [--wait]
+    kubestack stack list [--nested] | show NAME | delete NAME [--wait]
     kubestack stack output show NAME [OUTPUT | --all]
     kubestack stack resource list NAME
     kubestack stack signal NAME RESOURCE [--data JSON]   (WaitConditionHandle, ScalingPolicy)
@@ -84,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     update.set_defaults(func=_update)
 
     lst = verbs.add_parser("list", help="list stacks")
+    lst.add_argument("--nested", action="store_true", help="include nested stacks")
     _cluster_args(lst)
     _list_args(lst)
     lst.set_defaults(func=_list)
@@ -199,30 +200,61 @@ def _parameters(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _collect_files(doc: Any, base: str, files: dict[str, str]) -> None:
-    """Read the files a template refers to with get_file (relative to the template), as the
-    openstack client does."""
+    """Read the files a template refers to (relative to the template), as the openstack
+    client does: get_file's, and the templates of template resources (a type naming one)."""
+    from kubestack.orchestration.nested import is_template
+
     if isinstance(doc, dict):
-        if len(doc) == 1 and "get_file" in doc and isinstance(doc["get_file"], str):
-            ref = doc["get_file"]
-            if ref not in files:
-                path = ref[len("file://"):] if ref.startswith("file://") else ref
-                full = path if os.path.isabs(path) else os.path.join(base, path)
-                if os.path.isfile(full):
-                    files[ref] = _read(full)
-            return
-        for v in doc.values():
-            _collect_files(v, base, files)
+        for key, value in doc.items():
+            if isinstance(value, str) and (key == "get_file" or (key == "type" and is_template(value))):
+                _add_file(value, base, files)
+            else:
+                _collect_files(value, base, files)
     elif isinstance(doc, list):
         for v in doc:
             _collect_files(v, base, files)
 
 
-def _merge_env(paths: list[str]) -> dict[str, Any]:
+def _add_file(ref: str, base: str, files: dict[str, str]) -> None:
+    """Read the file ``ref`` names (relative to ``base``) into ``files`` under that name; for a
+    template, the files it refers to (relative to it) too."""
+    from kubestack.orchestration import HeatError
+    from kubestack.orchestration.nested import is_template
+    from kubestack.orchestration.template import parse_document
+
+    path = ref[len("file://"):] if ref.startswith("file://") else ref
+    full = path if os.path.isabs(path) else os.path.join(base, path)
+    if ref in files or not os.path.isfile(full):
+        return
+    files[ref] = _read(full)
+    if is_template(ref):
+        try:
+            doc = parse_document(files[ref], "template")
+        except HeatError:
+            return  # loading the stack says what is wrong with it
+        _collect_files(doc, os.path.dirname(full), files)
+
+
+def _registry_files(registry: Any, base: str, files: dict[str, str]) -> None:
+    """Read the templates an environment's resource_registry maps types to (relative to it)."""
+    from kubestack.orchestration.nested import is_template
+
+    if not isinstance(registry, dict):
+        return
+    for target in registry.values():
+        if isinstance(target, dict):  # resources: mappings by resource name
+            _registry_files(target, base, files)
+        elif isinstance(target, str) and is_template(target):
+            _add_file(target, base, files)
+
+
+def _merge_env(paths: list[str], files: dict[str, str]) -> dict[str, Any]:
     from kubestack.orchestration.template import parse_document
 
     env: dict[str, Any] = {}
     for path in paths:
         doc = parse_document(_read(path), "environment")
+        _registry_files(doc.get("resource_registry"), os.path.dirname(os.path.abspath(path)), files)
         for section, value in doc.items():
             if isinstance(value, dict) and isinstance(env.get(section), dict):
                 env[section] = {**env[section], **value}
@@ -239,7 +271,8 @@ def _inputs(args: argparse.Namespace) -> tuple[dict, dict, dict, dict]:
     template = parse_document(text, "template")
     files: dict[str, str] = {}
     _collect_files(template, os.path.dirname(os.path.abspath(args.template)), files)
-    return template, _parameters(args), files, _merge_env(args.environment)
+    env = _merge_env(args.environment, files)
+    return template, _parameters(args), files, env
 
 
 def _load(args: argparse.Namespace, name: str):
@@ -426,7 +459,15 @@ def _stack_fields(obj: dict) -> dict:
         "disable_rollback": not spec.get("rollback", True),
         "timeout_mins": spec.get("timeoutMinutes", 60),
         "project": meta.get("namespace"),
+        "parent": _parent(obj),
     }
+
+
+def _parent(obj: dict) -> str | None:
+    """The stack a nested stack is a resource of (None: a top-level stack)."""
+    from kubestack.orchestration.realize import STACK_LABEL
+
+    return (obj["metadata"].get("labels") or {}).get(STACK_LABEL)
 
 
 def _create_in_cluster(args, manifest: dict) -> int:
@@ -496,6 +537,8 @@ def _list(args) -> int:
     from kubestack.cli.output import GROUP, VERSION, print_list
 
     items = _api(args).list_namespaced_custom_object(GROUP, VERSION, _ns(args), "stacks")["items"]
+    if not args.nested:  # as openstack stack list: nested stacks with --nested
+        items = [o for o in items if _parent(o) is None]
     rows = []
     for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
         f = _stack_fields(obj)

@@ -9,7 +9,8 @@ applied, the last one that completed, the action and what it has done so far.
 
 A Stack is queued when its spec, annotations (signals), deletion or finalizers change (not
 on the engine's own status writes), and whenever one of its children (labels
-``kubestack.io/stack`` / ``kubestack.io/stack-namespace``) changes.
+``kubestack.io/stack`` / ``kubestack.io/stack-namespace``) changes: a nested stack's Stack
+too, status included.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def stack_cleanup(**_) -> None:
 @instrumented("Stack")
 def stack_event(type, body, **_) -> None:  # noqa: A002 - kopf's argument name
     previous = store.apply_event(type, body)
-    if type == "DELETED" or queue is None:
+    if queue is None:
+        return
+    parent = (body["metadata"].get("labels") or {}).get(rz.STACK_LABEL)
+    if parent:  # a nested stack: its parent waits for its status
+        queue.add((body["metadata"]["namespace"], parent))
+    if type == "DELETED":
         return
     if previous is not None and _same(previous, body):
         return  # our own status write
@@ -85,8 +91,8 @@ def _child_event(kind: str):
 
 for _kind, (_av, _plural, _ns) in rz.KINDS.items():
     # Servers come from the shared informer (a boot storm's busiest stream; see
-    # runtime/informer.py), the rest through kopf
-    if _kind in ("Secret", "Server"):
+    # runtime/informer.py), nested Stacks through stack_event, the rest through kopf
+    if _kind in ("Secret", "Server", "Stack"):
         continue
     kopf.on.event(API_GROUP, API_VERSION, _plural, labels={rz.STACK_LABEL: kopf.PRESENT})(_child_event(_kind))
 

@@ -733,10 +733,10 @@ CONDITIONS: dict[str, Callable[[Evaluator, Any, list[str]], bool]] = {
 _UNSUPPORTED = {
     "yaql": 'The function "yaql" is not supported by kubestack: use the other intrinsic '
             "functions (repeat, map_merge, list_concat, filter, if, ...) instead.",
-    "resource_facade": 'The function "resource_facade" is only meaningful in provider templates '
-                       "(nested stacks), which kubestack does not support.",
-    "Fn::ResourceFacade": 'The function "Fn::ResourceFacade" is only meaningful in provider '
-                          "templates (nested stacks), which kubestack does not support.",
+    "resource_facade": 'The function "resource_facade" is not supported by kubestack: pass what a '
+                       "nested template needs of its resource's metadata or policies as a property.",
+    "Fn::ResourceFacade": 'The function "Fn::ResourceFacade" is not supported by kubestack: pass what a '
+                          "nested template needs of its resource's metadata or policies as a property.",
     "Fn::GetAZs": 'The function "Fn::GetAZs" is not supported by kubestack: name the availability '
                   "zone (a node's topology.kubernetes.io/zone) explicitly.",
 }

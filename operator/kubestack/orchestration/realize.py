@@ -8,7 +8,8 @@ The Stack controller asks this module three things about each resource of a stac
   ``blockDeviceMapping`` entry of its Server, a RouterInterface an entry of its Router's
   ``interfaces``, a FloatingIPAssociation the ``port``/``server`` of a FloatingIP). A
   contribution is keyed, so applying it twice changes nothing and removing it removes only
-  that entry.
+  that entry. A nested stack's child Stack is made by `kubestack.orchestration.nested`
+  (with :func:`child`).
 * :func:`readiness` — whether the object reached the state Heat waits for (Server ACTIVE,
   Volume available, Network ACTIVE, Image active...), is still on its way, or failed.
 * :func:`attributes` — the resource's Heat attributes (``first_address``, ``networks``,
@@ -57,12 +58,16 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Router": (f"{GROUP}/{VERSION}", "routers", True),
     "Volume": (f"{GROUP}/{VERSION}", "volumes", True),
     "Image": (f"{GROUP}/{VERSION}", "images", True),
+    "Stack": (f"{GROUP}/{VERSION}", "stacks", True),       # a nested stack
     "Secret": ("v1", "secrets", True),
 }
 
 #: the order children are deleted in when no template says better: users of a thing first
-DELETE_TIERS = ("FloatingIP", "Server", "Port", "Volume", "Image", "SecurityGroup", "KeyPair",
+DELETE_TIERS = ("FloatingIP", "Server", "Stack", "Port", "Volume", "Image", "SecurityGroup", "KeyPair",
                 "ServerGroup", "Router", "Network", "Secret", "Flavor")
+#: kinds whose spec holds whole documents (a nested Stack's template, parameters, files): an
+#: update makes them exactly what the template gives, dropping what it no longer has
+EXACT_KINDS = frozenset({"Stack"})
 
 #: types realised as a part of another object: type -> (target kind, field)
 CONTRIBUTIONS = {
@@ -228,22 +233,40 @@ def realize(type_name: str, resource: str, physical_name: str, props: dict[str, 
     if type_name not in _BUILDERS:
         return None
     builder = _BUILDERS[type_name]
-    kind, spec = builder(props, ctx) if builder is not None else ("Secret", {})
-    namespaced = KINDS[kind][2]
-    meta: dict[str, Any] = {"name": physical_name, "labels": labels(ctx, resource),
-                            "annotations": {POLICY_ANNOTATION: deletion_policy}}
-    if namespaced:
-        meta["namespace"] = ctx.namespace
-        if ctx.owner:
-            meta["ownerReferences"] = [copy.deepcopy(ctx.owner)]
-    if kind == "Secret":
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta,
-                "stringData": {"value": secret_value or ""}}
-        return Child(kind, ctx.namespace, physical_name, body)
+    if builder is None:  # OS::Heat::RandomString
+        return secret_child(resource, physical_name, {"value": secret_value or ""}, ctx, deletion_policy)
+    kind, spec = builder(props, ctx)
+    return child(kind, resource, physical_name, spec, ctx, deletion_policy)
+
+
+def secret_child(resource: str, physical_name: str, data: dict[str, str], ctx: Context,
+                 deletion_policy: str = "Delete") -> Child:
+    """A Secret ``resource`` keeps values in (labelled and owned like the stack's other children)."""
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": _metadata("Secret", resource, physical_name, ctx, deletion_policy), "stringData": data}
+    return Child("Secret", ctx.namespace, physical_name, body)
+
+
+def child(kind: str, resource: str, physical_name: str, spec: dict[str, Any], ctx: Context,
+          deletion_policy: str = "Delete") -> Child:
+    """The object of one of our kinds that ``resource`` becomes: labelled as the stack's,
+    owned by it (when namespaced), annotated with its deletion policy and the spec fields
+    the stack manages."""
+    meta = _metadata(kind, resource, physical_name, ctx, deletion_policy)
     spec = _prune(spec)
     meta["annotations"][FIELDS_ANNOTATION] = ",".join(sorted(spec))
     body = {"apiVersion": KINDS[kind][0], "kind": kind, "metadata": meta, "spec": spec}
-    return Child(kind, ctx.namespace if namespaced else None, physical_name, body)
+    return Child(kind, ctx.namespace if KINDS[kind][2] else None, physical_name, body)
+
+
+def _metadata(kind: str, resource: str, physical_name: str, ctx: Context, deletion_policy: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": physical_name, "labels": labels(ctx, resource),
+                            "annotations": {POLICY_ANNOTATION: deletion_policy}}
+    if KINDS[kind][2]:
+        meta["namespace"] = ctx.namespace
+        if ctx.owner:
+            meta["ownerReferences"] = [copy.deepcopy(ctx.owner)]
+    return meta
 
 
 def _prune(value: Any) -> Any:
@@ -592,17 +615,32 @@ def merge_contributed(kind: str, desired: dict[str, Any], current: dict[str, Any
     return out
 
 
-def spec_patch(current: dict[str, Any], desired: dict[str, Any], managed: set[str]) -> dict[str, Any]:
+def spec_patch(current: dict[str, Any], desired: dict[str, Any], managed: set[str],
+               exact: bool = False) -> dict[str, Any]:
     """A merge patch for the fields the stack manages: set what differs, clear what the
-    template no longer gives."""
+    template no longer gives. A field differs when ``desired`` is not in it (the API server
+    may have added defaults) or, with ``exact``, when it is not equal (`EXACT_KINDS`)."""
     patch: dict[str, Any] = {}
     for key, value in desired.items():
-        if not _subset(value, (current or {}).get(key)) or (
-                isinstance(value, list) and len(value) != len((current or {}).get(key) or [])):
+        have = (current or {}).get(key)
+        if exact:
+            if value != have:
+                patch[key] = merge_diff(have, value)
+        elif not _subset(value, have) or (isinstance(value, list) and len(value) != len(have or [])):
             patch[key] = value
     for key in managed - set(desired):
         if (current or {}).get(key) is not None:
             patch[key] = None
+    return patch
+
+
+def merge_diff(current: Any, desired: Any) -> Any:
+    """The JSON merge patch (RFC 7386) that turns ``current`` into ``desired``: maps key by
+    key, with null for a key ``desired`` does not have; anything else whole."""
+    if not isinstance(current, dict) or not isinstance(desired, dict):
+        return desired
+    patch: dict[str, Any] = {k: None for k in current if k not in desired}
+    patch.update({k: merge_diff(current.get(k), v) for k, v in desired.items() if current.get(k) != v})
     return patch
 
 
@@ -613,7 +651,7 @@ def update_patch(child: Child, obj: dict[str, Any]) -> dict[str, Any] | None:
     ann = obj["metadata"].get("annotations") or {}
     managed = set(filter(None, (ann.get(FIELDS_ANNOTATION) or "").split(",")))
     desired = merge_contributed(child.kind, child.spec, obj.get("spec") or {})
-    patch = spec_patch(obj.get("spec") or {}, desired, managed)
+    patch = spec_patch(obj.get("spec") or {}, desired, managed, exact=child.kind in EXACT_KINDS)
     mine = child.body["metadata"]["annotations"]
     annotations = {k: mine[k] for k in (FIELDS_ANNOTATION, POLICY_ANNOTATION) if ann.get(k) != mine[k]}
     body: dict[str, Any] = {}
@@ -690,6 +728,14 @@ def readiness(type_name: str, obj: dict[str, Any] | None, contribution: Contribu
         if status in ("available", "in-use", "reserved", "attaching", "detaching"):
             return Readiness(COMPLETE)  # created; attachment states belong to VolumeAttachment
         return Readiness(IN_PROGRESS, f"volume {status or 'creating'}")
+    if kind == "Stack":
+        status = st.get("stackStatus") or ""
+        if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            return Readiness(COMPLETE)
+        # a nested stack does not roll back by itself: a rollback is someone else's doing
+        if status.endswith("_FAILED") or status.startswith("ROLLBACK"):
+            return Readiness(FAILED, st.get("stackStatusReason") or f"the nested stack is {status}")
+        return Readiness(IN_PROGRESS, f"nested stack {status or 'CREATE_IN_PROGRESS'}")
     if kind == "Image":
         status = st.get("status")
         if status == "active":
@@ -848,9 +894,10 @@ def attributes(type_name: str, obj: dict[str, Any] | None, physical_name: str,
 SECRET_ATTRIBUTES = {"OS::Heat::RandomString": ("value",), "OS::Nova::KeyPair": ("private_key",)}
 
 
-__all__ = ["Child", "Contribution", "Context", "Readiness", "RealizeError", "realize", "readiness", "belongs_to",
-           "attributes", "attachment_readiness", "merge_contributed", "spec_patch", "update_patch", "subnet_networks",
-           "flavor_name", "labels", "KINDS", "CONTRIBUTIONS", "DELETE_TIERS", "STACK_LABEL", "RESOURCE_LABEL",
+__all__ = ["Child", "Contribution", "Context", "Readiness", "RealizeError", "realize", "child", "readiness",
+           "belongs_to", "attributes", "attachment_readiness", "merge_contributed", "spec_patch", "merge_diff",
+           "update_patch", "subnet_networks", "flavor_name", "labels", "KINDS", "CONTRIBUTIONS", "DELETE_TIERS",
+           "EXACT_KINDS", "STACK_LABEL", "RESOURCE_LABEL",
            "STACK_NAMESPACE_LABEL", "POLICY_ANNOTATION", "FIELDS_ANNOTATION", "MEMBER_LABEL", "SECRET_ATTRIBUTES",
            "MASK",
            "COMPLETE", "IN_PROGRESS", "FAILED"]

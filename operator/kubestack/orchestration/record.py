@@ -22,8 +22,8 @@ from typing import Any, Mapping
 
 from kubestack.k8s.conditions import now
 
+from . import nested, scaling
 from . import realize as rz
-from . import scaling
 from .parameters import Exists
 from .stack import Stack, diff, load_stack
 
@@ -56,6 +56,7 @@ def load(meta: Mapping[str, Any], inputs: dict, record: dict | None = None, exis
         if d.rtype.name == "OS::Nova::Flavor" and name not in stack.name_overrides:
             stack.name_overrides[name] = rz.flavor_name(meta["namespace"], meta["name"], name)
     stack.name_overrides.update(inputs.get("overrides") or {})
+    stack.nested_depth = nested.depth(meta)
     stack.group_members = {g: scaling.Members.from_dict(m) for g, m in (record.get("members") or {}).items()}
     stack.group_blacklist = {g: frozenset(names) for g, names in (record.get("blacklist") or {}).items()}
     return stack

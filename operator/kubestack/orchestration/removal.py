@@ -3,9 +3,9 @@
 Once every resource is complete, what the template no longer has goes: first the entries
 the stack contributed to other objects and no longer contributes (unless their object goes
 too), then the objects no longer wanted (removed resources, replaced copies, shrunk groups)
-in reverse dependency order — by kind, `realize.DELETE_TIERS`: floating IPs, servers, ports,
-volumes, images, security groups, key pairs, server groups, routers, networks, secrets,
-flavors; each kind only refers to kinds after it, so one kind is removed after the other.
+in reverse dependency order — by kind, `realize.DELETE_TIERS`: floating IPs, servers, nested
+stacks, ports, volumes, images, security groups, key pairs, server groups, routers, networks,
+secrets, flavors; each kind only refers to kinds after it, so one kind is removed after the other.
 An object with ``deletion_policy: Retain`` is released instead: its owner reference to the
 stack and the stack's labels come off, and it stays.
 """

@@ -270,6 +270,14 @@ _TYPES: list[ResourceType] = [
         "scaling_adjustment": P("number", required=True, update=True),
         "cooldown": P("integer", update=True), "min_adjustment_step": P("integer", update=True),
     }, frozenset({"alarm_url", "signal_url"})),
+    ResourceType("OS::Heat::Stack", "Stack", {
+        "context": P("map", schema={"region_name": P("string", required=True)}),
+        # text, as in Heat: a map would be evaluated as this template's own functions
+        "template": P("string", required=True, update=True),
+        "timeout": P("integer", update=True),
+        "parameters": P("map", default={}, update=True),
+    }, frozenset({"stack_name", "outputs"}),
+        description="a child Stack (kubestack has one region: context is accepted and ignored)"),
     ResourceType("OS::Heat::CloudConfig", None, {"cloud_config": P("map", default={})},
                  frozenset({"config"}), ref_attribute="config", virtual=True),
     ResourceType("OS::Heat::SoftwareConfig", None, {

@@ -9,13 +9,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import graph
+from . import graph, nested
 from .errors import (HeatError, InvalidTemplateAttribute, InvalidTemplateReference, PropertyError,
                      StackValidationFailed, UserParameterMissing)
 from .functions import IGNORE, Evaluator, Unresolved, has_unresolved, to_plain, unresolved_refs
 from .parameters import CUSTOM_CONSTRAINTS, Exists, resolve_parameters
 from .plan import (CreatePlan, DeletePlan, PlannedResource, ResourceChange, UpdatePlan)
-from .resources import (REGISTRY, ResourceType, constraint_checks, get_type, validate_properties,
+from .resources import (ResourceType, constraint_checks, get_type, validate_properties,
                         virtual_attributes)
 from .scaling import Members, group_indices
 from .template import DELETION_POLICIES, Environment, Template
@@ -82,6 +82,9 @@ class Stack:
         self.group_members: dict[str, Members] = {}
         #: member names ResourceGroups no longer use (removal_policies; kept by the controller)
         self.group_blacklist: dict[str, frozenset[str]] = {}
+        #: how deep this stack is nested in others (0: a top-level stack; see `nested`)
+        self.nested_depth = 0
+        self._template_types: dict[str, ResourceType] = {}
         self.params = resolve_parameters(template.parameters, parameters, environment.parameters,
                                          environment.parameter_defaults, exists,
                                          self.unchecked_constraints)
@@ -261,8 +264,19 @@ class Stack:
         key = "resource_def" if d.rtype.name == "OS::Heat::ResourceGroup" else "resource"
         spec = (d.raw.get("properties") or {}).get(key)
         if isinstance(spec, dict) and isinstance(spec.get("type"), str):
-            return REGISTRY.get(self.environment.resolve_type(spec["type"]))
+            return self._type(spec["type"], None, ["resources", d.name, "properties", key, "type"])
         return None
+
+    def _type(self, type_name: str, resource: str | None, path: list[str]) -> ResourceType:
+        """A type after the environment's aliases: one of kubestack's, or the one a template
+        file defines (a template resource)."""
+        name = self.environment.resolve_type(type_name, resource)
+        if not nested.is_template(name):
+            return get_type(name, path)
+        if name not in self._template_types:
+            self._template_types[name] = nested.template_type(name, self.files, self.environment.parameter_defaults,
+                                                              path)
+        return self._template_types[name]
 
     def _known_attrs(self, name: str) -> dict[str, Any]:
         d = self.defs[name]
@@ -280,7 +294,7 @@ class Stack:
         if "condition" in raw:
             cond = raw["condition"]
             enabled = self._evaluator.condition(cond, path + ["condition"])
-        rtype = get_type(self.environment.resolve_type(raw["type"], name), path)
+        rtype = self._type(raw["type"], name, path)
         dep = raw.get("depends_on") or []
         depends_on = [dep] if isinstance(dep, str) else list(dep)
         policy = raw.get("deletion_policy", "Delete")
@@ -425,7 +439,7 @@ class Stack:
                                     f"max_size {hi}", path)
             spec, index_var, key = props["resource"], None, "resource"
         mpath = path + [key]
-        mtype = get_type(self.environment.resolve_type(spec["type"]), mpath + ["type"])
+        mtype = self._type(spec["type"], None, mpath + ["type"])
         if mtype.group:
             raise StackValidationFailed("nested groups are not supported", mpath + ["type"])
         members = []

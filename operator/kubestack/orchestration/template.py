@@ -144,6 +144,8 @@ class Environment:
     parameter_defaults: dict[str, Any]
     resource_registry: dict[str, str]
     resource_overrides: dict[str, dict[str, str]]
+    #: the document as given (a nested stack's environment is made from it)
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @classmethod
     def parse(cls, source: Any) -> "Environment":
@@ -167,11 +169,12 @@ class Environment:
                 for rname, mapping in target.items():
                     if not isinstance(mapping, dict):
                         raise StackValidationFailed(f'resource_registry resources.{rname} must be a map')
+                    # a map under a resource's name is for the resources of its nested stack
                     overrides[str(rname)] = {str(a): _registry_target(a, t) for a, t in mapping.items()
-                                             if a not in ("hooks", "restricted_actions")}
+                                             if a not in ("hooks", "restricted_actions") and not isinstance(t, dict)}
                 continue
             registry[str(alias)] = _registry_target(alias, target)
-        return cls(dict(params), dict(defaults), registry, overrides)
+        return cls(dict(params), dict(defaults), registry, overrides, env)
 
     def resolve_type(self, type_name: str, resource: str | None = None) -> str:
         """The type an alias stands for (resource-specific mappings first; ``Prefix::*``
@@ -194,10 +197,7 @@ class Environment:
 
 
 def _registry_target(alias: Any, target: Any) -> str:
+    """A type name or, for a template resource, a template file's name."""
     if not isinstance(target, str):
         raise StackValidationFailed(f"resource_registry entry {alias} must map to a type name")
-    if target.endswith((".yaml", ".yml", ".template", ".json")) or "://" in target:
-        raise StackValidationFailed(
-            f"resource_registry maps {alias} to the template {target}: provider templates "
-            "(nested stacks) are not supported by kubestack")
     return target

@@ -2,7 +2,8 @@
 resource whose dependencies are complete, creates its object (or patches the fields the
 template gives, or applies its contribution to another object), reads its status into Heat
 attributes for ``get_attr`` and decides complete / in progress / failed
-(`kubestack.orchestration.realize`). An object that exists under a child's name and is not
+(`kubestack.orchestration.realize`; a nested stack is a child Stack,
+`kubestack.orchestration.nested`). An object that exists under a child's name and is not
 this stack's is never taken over: that resource fails."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from kubestack.k8s.objects import owner_reference
-from kubestack.orchestration import HeatError, lifecycle, removal, scaling, signals, status
+from kubestack.orchestration import HeatError, lifecycle, nested, removal, scaling, signals, status
 from kubestack.orchestration import realize as rz
 from kubestack.orchestration.resources import generate_random_string
 from kubestack.orchestration.stack import Stack
@@ -40,6 +41,8 @@ class Pass:
         #: AutoScalingGroups' members as this pass sized them
         self.members: dict[str, scaling.Members] = {}
         self.previous_rows = {r.get("name"): r for r in (body.get("status") or {}).get("resources") or []}
+        #: a nested stack has its parent's timeout (Heat's timeout_mins)
+        self.timeout_minutes = int((body.get("spec") or {}).get("timeoutMinutes") or 60)
 
     def run(self) -> None:
         stack = self.stack
@@ -98,10 +101,18 @@ class Pass:
 
     def _child(self, name: str, t: str, physical: str, props: dict, policy: str,
                member: int | None = None) -> tuple[str, str]:
-        secret_value = None
-        if t == "OS::Heat::RandomString" and ("Secret", physical) not in self.children:
-            secret_value = generate_random_string(props)
-        child = rz.realize(t, name, physical, props, self.ctx, policy, secret_value)
+        if nested.is_nested(t):
+            child, params = nested.child(self.stack, t, name, physical, props, self.ctx, policy,
+                                         self.timeout_minutes)
+            if params is not None:  # before the Stack names it; content-named, so never patched
+                self.wanted.add((params.kind, params.name))
+                if (params.kind, params.name) not in self.children:
+                    self.children[(params.kind, params.name)] = self._create(params)
+        else:
+            secret_value = None
+            if t == "OS::Heat::RandomString" and ("Secret", physical) not in self.children:
+                secret_value = generate_random_string(props)
+            child = rz.realize(t, name, physical, props, self.ctx, policy, secret_value)
         if member is not None:
             child.body["metadata"]["labels"][rz.MEMBER_LABEL] = str(member)
         key = (child.kind, child.name)
@@ -114,6 +125,20 @@ class Pass:
             patch = rz.update_patch(child, obj)
             if patch is not None:
                 obj = self.children[key] = self.cluster.patch(child.kind, child.namespace, child.name, patch)
+        if nested.is_nested(t):
+            attrs = nested.attributes(t, obj, physical)
+        else:
+            attrs = self._attributes(name, t, obj, physical, props)
+        if member is None:
+            self.attrs[name] = attrs
+        else:
+            self.attrs.setdefault(name, {"members": []})["members"].append(attrs)
+        r = rz.readiness(t, obj)
+        return r.state, r.reason
+
+    def _attributes(self, name: str, t: str, obj: dict, physical: str, props: dict) -> dict:
+        """The Heat attributes of a child of one of kubestack's types, with those kept in
+        Secrets (a RandomString's value, a generated key pair's private key) read."""
         secret: dict[str, str] = {}
         if t == "OS::Heat::RandomString":
             data = obj.get("data") or {}
@@ -123,15 +148,9 @@ class Pass:
             ksecret = self.cluster.get("Secret", self.ns, ref) if ref else None
             raw = ((ksecret or {}).get("data") or {}).get("private_key")
             secret["private_key"] = base64.b64decode(raw).decode() if raw else ""
-        attrs = rz.attributes(t, obj, physical, secret=secret)
         for a in rz.SECRET_ATTRIBUTES.get(t, ()):
             self.secret_attrs.add((name, a))
-        if member is None:
-            self.attrs[name] = attrs
-        else:
-            self.attrs.setdefault(name, {"members": []})["members"].append(attrs)
-        r = rz.readiness(t, obj)
-        return r.state, r.reason
+        return rz.attributes(t, obj, physical, secret=secret)
 
     def _create(self, child: rz.Child) -> dict:
         """Create a child; one that exists already is only taken when it is this stack's (a

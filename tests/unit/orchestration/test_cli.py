@@ -132,3 +132,35 @@ def test_lecture_command_line(capsys):
     assert json.loads(out)["valid"] is True
     code, _, err = run(["stack", "create", "my_stack"], capsys)
     assert code == 2 and "template is required" in err
+
+
+def test_template_resources_read_with_what_they_refer_to(capsys, tmp_path):
+    # the layout of the lecture's WebAppStatic.yaml: tiers as template files in a subdirectory,
+    # one named by its file, one by a resource_registry alias of an environment elsewhere
+    for d in ("nested/scripts", "env"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "nested" / "scripts" / "boot.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "nested" / "tier.yaml").write_text(
+        "heat_template_version: 2016-10-14\nparameters:\n  flavor: {type: string}\nresources:\n"
+        "  vm:\n    type: OS::Nova::Server\n"
+        "    properties: {image: cirros, flavor: {get_param: flavor}, user_data: {get_file: scripts/boot.sh}}\n"
+        "outputs:\n  ip: {value: {get_attr: [vm, first_address]}}\n")
+    (tmp_path / "env" / "env.yaml").write_text("resource_registry:\n  My::Tier: ../nested/tier.yaml\n")
+    t = tmp_path / "WebAppStatic.yaml"
+    t.write_text("heat_template_version: 2016-10-14\nresources:\n"
+                 "  web: {type: nested/tier.yaml, properties: {flavor: m1.tiny}}\n"
+                 "  app: {type: My::Tier, properties: {flavor: {get_attr: [web, ip]}}}\n"
+                 "  bad: {type: My::Tier, properties: {colour: red}}\n")
+    code, _, err = run(["stack", "validate", "-t", str(t), "-e", str(tmp_path / "env" / "env.yaml")], capsys)
+    assert code == 1 and "resources.bad.properties: Unknown Property colour" in err
+    t.write_text(t.read_text().replace("  bad: {type: My::Tier, properties: {colour: red}}\n", ""))
+    code, out, _ = run(["stack", "create", "shop", "-t", str(t), "-e", str(tmp_path / "env" / "env.yaml"),
+                        "-o", "yaml"], capsys)
+    assert code == 0
+    tier = (tmp_path / "nested" / "tier.yaml").read_text()
+    assert yaml.safe_load(out)["spec"]["files"] == {"nested/tier.yaml": tier, "scripts/boot.sh": "#!/bin/sh\n",
+                                                    "../nested/tier.yaml": tier}
+    code, out, _ = run(["stack", "create", "shop", "-t", str(t), "-e", str(tmp_path / "env" / "env.yaml"),
+                        "--dry-run"], capsys)
+    assert code == 0 and [(r["name"], r["type"], r["depends_on"]) for r in json.loads(out)["resources"]] == [
+        ("web", "nested/tier.yaml", []), ("app", "../nested/tier.yaml", ["web"])]

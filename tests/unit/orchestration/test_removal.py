@@ -18,7 +18,7 @@ def _obj(name: str, resource: str = "x", **annotations) -> dict:
 
 
 def test_tiers_follow_the_delete_order():
-    assert [tier(k) for k in ("FloatingIP", "Server", "Network", "Flavor")] == [0, 1, 9, 11]
+    assert [tier(k) for k in ("FloatingIP", "Server", "Stack", "Network", "Flavor")] == [0, 1, 2, 10, 12]
     assert tier("Unknown") == len(rz.DELETE_TIERS)
 
 

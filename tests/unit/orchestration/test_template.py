@@ -133,7 +133,7 @@ def test_environment_resource_registry_aliases():
 
 def test_environment_errors():
     t = tmpl(resources={"vm": {"type": "My::Server"}})
-    with pytest.raises(StackValidationFailed, match="provider templates"):
+    with pytest.raises(StackValidationFailed, match=r'resources.vm: Could not fetch remote template "server.yaml"'):
         load_stack(t, environment={"resource_registry": {"My::Server": "server.yaml"}})
     with pytest.raises(StackValidationFailed, match='environment has wrong section "params"'):
         load_stack(t, environment={"params": {}})

@@ -1,0 +1,195 @@
+"""Nested stacks (pure): template resources and OS::Heat::Stack.
+
+A template resource is one whose type is a template file's name (``type: lib/web_tier.yaml``,
+or an alias the environment's resource_registry maps to one, ``My::WebTier: web_tier.yaml``);
+the file comes from the stack's files, as the openstack client sends them. The template's
+parameters are the resource's properties and its outputs the resource's attributes
+(:func:`template_type`). An OS::Heat::Stack gives its template (text: a file through
+``get_file``, or inline YAML) and parameters as properties; its attributes are ``outputs``
+and ``stack_name``.
+
+Either becomes a child Stack object (:func:`child`) with the nested template, the
+properties as its parameters (in a Secret beside it: in the Stack's spec they would be plain to
+anyone who may read Stacks, a project reader included, hidden ones too, which Heat never
+shows), the parent's files (nested ``get_file`` and deeper nesting
+work) and environment, no rollback of its own (the parent rolls it back, as Heat does) and the
+parent's timeout. The parent waits for it like for any child (`realize.readiness`) and reads
+its attributes from its status (:func:`attributes`). Heat's ``max_nested_stack_depth`` bounds
+how deep stacks nest, so a template that nests itself fails instead of growing forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, Mapping
+
+from . import realize as rz
+from .errors import HeatError, StackValidationFailed
+from .parameters import ParamSchema
+from .resources import P, Prop, ResourceType
+from .template import Template, parse_document
+
+if TYPE_CHECKING:
+    from .stack import Stack
+
+HEAT_STACK = "OS::Heat::Stack"
+#: Heat's max_nested_stack_depth default: a top-level stack is at depth 0
+MAX_NESTED_DEPTH = 5
+#: how deep a child Stack is nested (on the child Stack object)
+DEPTH_ANNOTATION = "kubestack.io/nested-depth"
+#: a template resource's output whose value ``get_resource`` gives (else the child's name)
+STACK_ID_OUTPUT = "OS::stack_id"
+TEMPLATE_SUFFIXES = (".yaml", ".yml", ".template")
+
+#: parameter type -> the type of the property that feeds it (json takes a map, a list or text)
+_PROPERTY_TYPES = {"string": "string", "number": "number", "boolean": "boolean",
+                   "comma_delimited_list": "list", "json": "any"}
+
+
+def is_template(type_name: str) -> bool:
+    """The (resolved) type is a template file's name: a template resource."""
+    return type_name.endswith(TEMPLATE_SUFFIXES)
+
+
+def is_nested(type_name: str) -> bool:
+    """A resource of this (resolved) type is a nested stack."""
+    return type_name == HEAT_STACK or is_template(type_name)
+
+
+def depth(meta: Mapping[str, Any]) -> int:
+    """How deep the Stack object with metadata ``meta`` is nested (0: a top-level stack)."""
+    return int((meta.get("annotations") or {}).get(DEPTH_ANNOTATION) or 0)
+
+
+def _template(source: str, what: str, path: list[str]) -> tuple[dict[str, Any], Template]:
+    """A nested template's text: the document and the parsed template."""
+    try:
+        doc = parse_document(source, "template")
+        return doc, Template.parse(doc)
+    except HeatError as exc:
+        raise StackValidationFailed(f"{what}: {exc}", path) from None
+
+
+def _file(name: str, files: Mapping[str, str], path: list[str]) -> str:
+    if name not in files:
+        raise StackValidationFailed(f'Could not fetch remote template "{name}": it is not in the stack\'s files '
+                                    "(spec.files, or a key of the templateRef ConfigMap)", path)
+    return files[name]
+
+
+def _property(schema: ParamSchema, parameter_defaults: Mapping[str, Any]) -> Prop:
+    # no default: a property left out leaves the nested template's own default to apply
+    required = not schema.has_default and schema.name not in parameter_defaults
+    return P(_PROPERTY_TYPES[schema.type], required=required, update=True)
+
+
+def template_type(name: str, files: Mapping[str, str], parameter_defaults: Mapping[str, Any],
+                  path: list[str]) -> ResourceType:
+    """The resource type the template file ``name`` defines: a property for each parameter
+    (required when it has no default, here or in the environment's parameter_defaults), an
+    attribute for each output. Every property updates in place: Heat updates a nested stack
+    and lets its resources decide."""
+    _, tmpl = _template(_file(name, files, path), f"template {name}", path)
+    props = {n: _property(s, parameter_defaults) for n, s in tmpl.parameters.items()}
+    outputs = frozenset(tmpl.outputs)
+    return ResourceType(name, "Stack", props, outputs,
+                        ref_attribute=STACK_ID_OUTPUT if STACK_ID_OUTPUT in outputs else None,
+                        description=tmpl.description)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def parameters(template: Template, values: Mapping[str, Any]) -> dict[str, str]:
+    """The child stack's parameters, text as Heat passes them, from the values given: a list
+    for a comma_delimited_list is joined with commas, another map or list is JSON; values
+    not given (None) are left out."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        schema = template.parameters.get(name)
+        if isinstance(value, list) and schema is not None and schema.type == "comma_delimited_list":
+            out[name] = ",".join("" if v is None else _text(v) for v in value)
+        else:
+            out[name] = _text(value)
+    return out
+
+
+def child_environment(env: Mapping[str, Any], resource: str, template: str | None) -> dict[str, Any]:
+    """Heat's child environment: the parent's parameter_defaults and resource_registry, less
+    the mappings to ``template`` (a template standing in for a type, ``OS::Nova::Server:
+    server.yaml``, uses that type itself) and, of the resource-specific mappings
+    (``resources``), only the maps under ``resource``'s name: they are for the nested stack's
+    resources. Its parameters are the parent's own, not the child's."""
+    registry = dict(env.get("resource_registry") or {})
+    specific = (registry.pop("resources", None) or {}).get(resource) or {}
+    registry = {alias: target for alias, target in registry.items() if target != template}
+    inner = {name: mapping for name, mapping in specific.items() if isinstance(mapping, dict)}
+    if inner:
+        registry["resources"] = inner
+    out: dict[str, Any] = {}
+    if env.get("parameter_defaults"):
+        out["parameter_defaults"] = dict(env["parameter_defaults"])
+    if registry:
+        out["resource_registry"] = registry
+    return out
+
+
+def parameters_secret_name(physical_name: str, parameters: Mapping[str, str]) -> str:
+    """The Secret holding a nested stack's parameters, named after its content: changed
+    parameters are a new name in the child's spec (a new generation, which the child acts on),
+    and the Secret they replace is no longer wanted, so the stack's cleanup removes it."""
+    digest = hashlib.sha256(json.dumps(dict(parameters), sort_keys=True).encode()).hexdigest()[:10]
+    return f"{physical_name[:253 - 19]}-params-{digest}"
+
+
+def child(parent: Stack, type_name: str, resource: str, physical_name: str, props: Mapping[str, Any],
+          ctx: rz.Context, deletion_policy: str, timeout_minutes: int) -> tuple[rz.Child, rz.Child | None]:
+    """The child Stack of the nested stack ``resource`` of ``parent`` (``type_name``: its
+    resolved type; ``props``: its resolved properties) and the Secret with its parameters (None
+    when it has none); the Secret is to exist before the Stack names it. Raises
+    `realize.RealizeError` when it would nest deeper than ``MAX_NESTED_DEPTH``, `HeatError` when
+    its template is not one."""
+    if parent.nested_depth >= MAX_NESTED_DEPTH:
+        raise rz.RealizeError(f"Recursion depth exceeds {MAX_NESTED_DEPTH}.")
+    path = ["resources", resource]
+    if type_name == HEAT_STACK:
+        doc, tmpl = _template(props["template"], "template", path + ["properties", "template"])
+        values, template_name = props.get("parameters") or {}, None
+        timeout_minutes = props.get("timeout") or timeout_minutes
+    else:
+        doc, tmpl = _template(_file(type_name, parent.files, path), f"template {type_name}", path)
+        values, template_name = props, type_name
+    params = parameters(tmpl, values)
+    secret = rz.secret_child(resource, parameters_secret_name(physical_name, params), params, ctx,
+                             deletion_policy) if params else None
+    spec = {"template": doc, "parametersSecretRef": {"name": secret.name} if secret else None,
+            "files": dict(parent.files),
+            "environment": child_environment(parent.environment.raw, resource, template_name) or None,
+            "rollback": False, "timeoutMinutes": timeout_minutes}
+    c = rz.child("Stack", resource, physical_name, spec, ctx, deletion_policy)
+    c.body["metadata"]["annotations"][DEPTH_ANNOTATION] = str(parent.nested_depth + 1)
+    return c, secret
+
+
+def attributes(type_name: str, obj: dict[str, Any] | None, physical_name: str) -> dict[str, Any]:
+    """A nested stack's attributes from its Stack's status: a template resource's are its
+    outputs; an OS::Heat::Stack's ``outputs`` (all of them) and ``stack_name``."""
+    outputs = {o["key"]: o.get("value") for o in ((obj or {}).get("status") or {}).get("outputs") or []}
+    if type_name == HEAT_STACK:
+        return {"stack_name": physical_name, "outputs": outputs}
+    return outputs
+
+
+__all__ = ["HEAT_STACK", "MAX_NESTED_DEPTH", "DEPTH_ANNOTATION", "STACK_ID_OUTPUT", "is_template", "is_nested",
+           "depth", "template_type", "parameters", "parameters_secret_name", "child_environment", "child",
+           "attributes"]
