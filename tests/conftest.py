@@ -59,16 +59,27 @@ def cluster(tmp_path_factory) -> TestCluster:
         dev.down()
 
 
-@pytest.fixture
-def namespace(cluster) -> str:
-    """A fresh namespace for one test, deleted (by the real namespace controller) after it."""
+def _fresh_namespace(cluster, prefix: str):
     from kubernetes import client
 
     core = client.CoreV1Api(cluster.api)
-    name = f"t-{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     core.create_namespace({"metadata": {"name": name, "labels": {"kubestack.io/test": "true"}}})
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture
+def namespace(cluster) -> str:
+    """A fresh namespace for one test, deleted (by the real namespace controller) after it."""
+    yield from _fresh_namespace(cluster, "t")
+
+
+@pytest.fixture
+def admin(cluster) -> str:
+    """A second fresh namespace, for what the admin project holds in OpenStack terms (an
+    external network the test's project takes floating IPs from)."""
+    yield from _fresh_namespace(cluster, "pub")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ naming a port forwards what the port's own security groups allow in."""
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 from kubernetes import client
@@ -28,16 +27,6 @@ def _network(cluster, ns, name, cidr, **spec):
     _create(cluster, ns, "Network", "networks", name, {
         "provider": {"networkType": "bridge", "bridge": "br-" + name[:10]},
         "subnets": [{"name": f"{name}-v4", "cidr": cidr, "ipVersion": 4}], **spec})
-
-
-@pytest.fixture
-def admin(cluster):
-    """A namespace for the external network (the admin project's, in OpenStack terms)."""
-    core = client.CoreV1Api(cluster.api)
-    ns = f"pub-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": ns, "labels": {"kubestack.io/test": "true"}}})
-    yield ns
-    core.delete_namespace(ns)
 
 
 @pytest.fixture

@@ -8,9 +8,6 @@ another port holds, a full pool) gets it once the address is given back."""
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
 from kubernetes import client
 
 from support.compute import (
@@ -50,16 +47,6 @@ def _claims(cluster, ns):
     items = client.CoreV1Api(cluster.api).list_namespaced_config_map(
         ns, label_selector="kubestack.io/ip-claim=true").items
     return sorted(i.data["address"] for i in items)
-
-
-@pytest.fixture
-def admin(cluster):
-    """A namespace for the external network (the admin project's, in OpenStack terms)."""
-    core = client.CoreV1Api(cluster.api)
-    ns = f"pub-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": ns, "labels": {"kubestack.io/test": "true"}}})
-    yield ns
-    core.delete_namespace(ns)
 
 
 def test_port_applied_before_its_network_gets_its_addresses(cluster, kubestack, namespace):
