@@ -7,7 +7,6 @@ naming a port forwards what the port's own security groups allow in."""
 
 from __future__ import annotations
 
-
 import pytest
 from kubernetes import client
 
@@ -147,6 +146,24 @@ def test_floating_ip_applied_before_its_external_network_gets_an_address(cluster
     _network(cluster, admin, "public", "172.24.13.0/24", external=True, shared=True)
     st = _down_with(cluster, namespace, "Server web could not be found.")
     assert st["floatingIpAddress"].startswith("172.24.13.")
+
+
+def test_a_floating_ip_waiting_for_a_full_pool_gets_the_address_another_gives_back(cluster, kubestack,
+                                                                                   namespace, admin):
+    _create(cluster, admin, "Network", "networks", "tiny", {
+        "provider": {"networkType": "bridge", "bridge": "br-tiny"}, "external": True, "shared": True,
+        "subnets": [{"name": "tiny-v4", "cidr": "172.24.14.0/24", "ipVersion": 4,
+                     "allocationPools": [{"start": "172.24.14.10", "end": "172.24.14.10"}]}]})
+    _create(cluster, namespace, "FloatingIP", "floatingips", "first", {"floatingNetwork": f"{admin}/tiny"})
+    wait_for(lambda: _status(cluster, namespace, "first").get("floatingIpAddress") == "172.24.14.10",
+             timeout=60, what="first has the pool's one address")
+    _create(cluster, namespace, "FloatingIP", "floatingips", "second", {"floatingNetwork": f"{admin}/tiny"})
+    wait_for(lambda: _status(cluster, namespace, "second").get("status") == "ERROR", timeout=60,
+             what="second ERROR: the pool is full")
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "floatingips", "first")
+    st = wait_for(lambda: (s := _status(cluster, namespace, "second")).get("status") == "DOWN" and s,
+                  timeout=60, what="second gets the freed address")
+    assert st["floatingIpAddress"] == "172.24.14.10"
 
 
 def test_a_floating_ip_whose_external_network_goes_is_error_and_associated_with_nothing(

@@ -34,7 +34,7 @@ from kubestack.k8s import objects
 from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import NORMAL, WARNING, post
 from kubestack.k8s.objects import status_diff
-from kubestack.network import association, floating
+from kubestack.network import association, floating, naming
 from kubestack.network.kube import Kube
 from kubestack.network.ports import PortError
 from kubestack.runtime import informer
@@ -188,6 +188,14 @@ async def port_event(type, body, **_):  # noqa: A002 - kopf's argument name
 async def security_group_event(type, body, **_):  # noqa: A002 - kopf's argument name
     """A group came, went or changed its rules: the Services' ports follow."""
     resyncer.add(index.security_group_event(type, body))
+
+
+@kopf.on.event("v1", "configmaps", labels={naming.LABEL_IP_CLAIM: "true"})
+@instrumented("FloatingIP")
+async def claim_event(type, body, **_):  # noqa: A002 - kopf's argument name
+    """An address was given back on a network: FloatingIPs in ERROR for a full pool there retry
+    (the Port controller narrows kopf's ConfigMap watch to these claims)."""
+    resyncer.add(index.claim_event(type, body))
 
 
 @kopf.on.event("kubestack.io", "v1alpha1", "networks")

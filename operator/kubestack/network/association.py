@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import naming
+from .claims import freed_address
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -243,6 +244,7 @@ class FloatingIPIndex:
         self._networks: dict[Key, Any] = {}  # network -> generation seen
         self._network_of: dict[Key, Key] = {}  # fip -> the network its address comes from
         self._by_network: dict[Key, set[Key]] = {}  # network -> fips
+        self._in_error: set[Key] = set()  # fips showing ERROR (e.g. their pool was full)
 
     # ---- FloatingIPs
     def floating_ip_event(self, type_: str | None, body: Mapping[str, Any],
@@ -265,6 +267,10 @@ class FloatingIPIndex:
             if net is not None and net[1]:
                 self._network_of[key] = net
                 self._by_network.setdefault(net, set()).add(key)
+            if type_ != "DELETED" and (body.get("status") or {}).get("status") == "ERROR":
+                self._in_error.add(key)
+            else:
+                self._in_error.discard(key)
             old = self._targets.pop(key, None)
             if old is not None:
                 members = self._by_target.get((key[0], *old))
@@ -279,6 +285,16 @@ class FloatingIPIndex:
             return False
         recreated = previous is not None and previous["metadata"].get("uid") != meta.get("uid")
         return previous is None or recreated or old != new
+
+    # ---- IP claims
+    def claim_event(self, type_: str | None, body: Mapping[str, Any]) -> set[Key]:
+        """The FloatingIPs to sync after an IP claim event: those in ERROR taking their address
+        from the network a deleted claim gives one back to (a full pool has room again)."""
+        freed = freed_address(type_, body)
+        if freed is None:
+            return set()
+        with self._lock:
+            return {key for key in self._by_network.get(freed.network, ()) if key in self._in_error}
 
     # ---- Ports
     def port_event(self, type_: str | None, body: Mapping[str, Any]) -> set[Key]:

@@ -40,6 +40,7 @@ from typing import Any
 
 from . import naming
 from .association import server_port_names
+from .claims import Freed, freed_address
 from .resolve import NetworkRefError, Purpose, check
 
 Key = tuple[str, str]  # (namespace, name)
@@ -144,27 +145,6 @@ def server_view(server: Mapping[str, Any] | None) -> tuple | None:
         return None
     meta = server["metadata"]
     return (meta.get("uid"), bool(meta.get("deletionTimestamp")), tuple(server_port_names(server)))
-
-
-@dataclass(frozen=True)
-class Freed:
-    """An address given back to its network."""
-
-    network: Key
-    subnet: str
-    address: str
-
-
-def freed_address(type_: str | None, claim: Mapping[str, Any]) -> Freed | None:
-    """The address an IP claim event gives back: a claim (``ports._claim_body``: in the
-    network's namespace, its data naming the network, subnet and address) deleted; else None."""
-    if type_ != "DELETED":
-        return None
-    data = claim.get("data") or {}
-    if not data.get("network") or not data.get("address"):
-        return None
-    return Freed(naming.split_ref(data["network"], claim["metadata"]["namespace"]),
-                 data.get("subnet") or "", data["address"])
 
 
 def waits_for(port: PortFacts, freed: Freed) -> bool:

@@ -244,6 +244,26 @@ def test_network_events_resync_the_floating_ips_taking_their_address_from_it():
     assert idx.network_event("DELETED", public) == set()
 
 
+def test_a_freed_address_resyncs_the_floating_ips_in_error_on_its_network():
+    idx = FloatingIPIndex()
+    full = {**fip("full", uid="f3"), "status": {"status": "ERROR", "reason": "No more IP addresses"}}
+    idx.floating_ip_event("ADDED", full, None)  # admin/public, waiting for room
+    idx.floating_ip_event("ADDED", fip("fine", uid="f4"), None)  # admin/public, not in ERROR
+    idx.floating_ip_event("ADDED", {**fip("elsewhere", uid="f5", floatingNetwork="other"),
+                                    "status": {"status": "ERROR"}}, None)
+
+    def claim(network="public", ns="admin"):
+        return {"metadata": {"name": "c", "namespace": ns},
+                "data": {"network": network, "subnet": "public-v4", "address": "172.24.4.9"}}
+
+    assert idx.claim_event("DELETED", claim()) == {(NS, "full")}
+    assert idx.claim_event("ADDED", claim()) == set()  # taking an address frees nothing
+    assert idx.claim_event("DELETED", claim("private", NS)) == set()
+    # once it has its address it is no longer waiting
+    idx.floating_ip_event("MODIFIED", {**full, "status": {"status": "DOWN"}}, full)
+    assert idx.claim_event("DELETED", claim()) == set()
+
+
 # ------------------------------------------------------------------------------ status and Service
 
 
