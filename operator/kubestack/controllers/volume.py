@@ -388,7 +388,9 @@ def volume_delete(body, **_) -> None:
             objects.patch_status(VOLUME, meta["namespace"], meta["name"], {"reason": why})
             events.post(volume, events.WARNING, "DeleteRefused", why)
         raise kopf.TemporaryError(why, delay=RETRY_DELETE)
-    runtime_state.quota_ledger().release(quota_key(meta["namespace"], meta["name"]))
+    # "deleting" first: a project recount listing the volume before it is gone then knows the
+    # quota is given back (identity.usage.released), and does not take it again
     if (volume.get("status") or {}).get("status") != "deleting":
         objects.patch_status(VOLUME, meta["namespace"], meta["name"], {"status": "deleting", "reason": None})
+    runtime_state.quota_ledger().release(quota_key(meta["namespace"], meta["name"]))
     events.post(volume, events.NORMAL, "Deleting", f"Volume {meta['name']} deleted")

@@ -14,7 +14,9 @@ it follows the same rules the controllers reserve by:
 
 An object refused for quota (its ``status.fault.message`` or ``status.reason`` is Nova's
 "Quota exceeded for ..." message) holds nothing: in Nova such a request never creates a
-row, here the object stays to carry the fault.
+row, here the object stays to carry the fault. Nor does a Volume whose deletion has given its
+quota back (status ``deleting``, written before the release): it may still be listed for a
+moment, and a recount must not take back what the delete released.
 
 Holder keys are ``<kind in lower case>/<namespace>/<name>``, e.g. ``server/demo/web-1``: the
 key every controller reserves under (see `holder_key`).
@@ -61,6 +63,12 @@ def refused_for_quota(obj: Mapping[str, Any]) -> bool:
     status = obj.get("status") or {}
     fault = status.get("fault") or {}
     return is_quota_message(fault.get("message")) or is_quota_message(status.get("reason"))
+
+
+def released(plural: str, obj: Mapping[str, Any]) -> bool:
+    """A Volume being deleted that has given its quota back (see the module docstring)."""
+    return plural == "volumes" and bool((obj.get("metadata") or {}).get("deletionTimestamp")) \
+        and (obj.get("status") or {}).get("status") == "deleting"
 
 
 def flavor_numbers(server: Mapping[str, Any], flavors: Mapping[str, Mapping[str, Any]]
@@ -124,7 +132,7 @@ def count(objects: Mapping[str, Iterable[Mapping[str, Any]]],
     holders: dict[str, dict[str, int]] = {}
     for plural, kind in COUNTED_KINDS.items():
         for obj in objects.get(plural) or ():
-            if refused_for_quota(obj):
+            if refused_for_quota(obj) or released(plural, obj):
                 continue
             meta = obj.get("metadata") or {}
             deltas = deltas_of(plural, obj, flavors)

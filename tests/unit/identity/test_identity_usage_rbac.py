@@ -50,6 +50,17 @@ def test_count_servers_volumes_and_the_rest():
     assert usage.keys() >= {"instances", "cores", "ram", "volumes", "gigabytes", "floatingIps"}
 
 
+def test_a_volume_whose_delete_released_its_quota_is_not_counted_again():
+    """A recount may list a volume between its delete handler's release and its disappearance:
+    status deleting (written before the release) says the quota is back."""
+    going = obj("going", spec={"size": 4}, status={"status": "deleting"})
+    going["metadata"]["deletionTimestamp"] = "2026-11-28T14:13:19Z"
+    refused_delete = obj("attached", spec={"size": 2}, status={"status": "in-use"})
+    refused_delete["metadata"]["deletionTimestamp"] = "2026-11-28T14:13:19Z"  # held: still uses quota
+    usage, holders = count({"volumes": [going, refused_delete]}, FLAVORS)
+    assert (usage["volumes"], usage["gigabytes"]) == (1, 2) and "volume/a/going" not in holders
+
+
 def test_unconfirmed_resize_counts_the_new_flavor():
     server = obj("s", spec={"flavor": "m1.large"},
                  status={"flavor": {"vcpus": 1, "ram": 2048}, "resize": {"newFlavor": "m1.large"}})
