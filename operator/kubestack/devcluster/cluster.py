@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -77,10 +78,32 @@ def find_bin_dir(repo_root: Path | None = None) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free ports below the kernel's ephemeral range. One inside it can be
+    taken while its server is down (a restart after a crash): by any outgoing connection, or by
+    a client retrying to reach it, whose connection then lands on itself; the restarted server
+    could not bind it."""
+    low = _ephemeral_low()
+    ports: list[int] = []
+    for _ in range(1000):
+        port = random.randrange(10000, low) if low > 11000 else random.randrange(1024, 10000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise ControlPlaneError("no free ports below the ephemeral range")
 
 
 def _port_in_use(port: int) -> bool:
@@ -364,7 +387,7 @@ class DevCluster:
             any_running or not any(_port_in_use(old[k]) for k in keys)
         ):
             return old
-        ports = {k: _free_port() for k in keys}
+        ports = dict(zip(keys, _free_ports(len(keys))))
         self._ports_file().write_text(json.dumps(ports))
         return ports
 
