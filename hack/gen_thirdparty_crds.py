@@ -372,8 +372,12 @@ def kubevirt_crds(schemas: Path, report: dict) -> list[tuple[str, dict]]:
     ]
     for kind, plural, singular, short, cols in spec:
         schema = conv.root(f"v1.{kind}")
+        # KubeVirt's own VMI CRD has no status subresource: virt-controller and virt-handler
+        # update the whole object (labels and status in one write); VM and VMIM have one
+        has_status = kind != "VirtualMachineInstance"
         out.append(("kubevirt-swagger.json", crd(
-            "kubevirt.io", kind, plural, singular, [version("v1", schema, columns=cols)],
+            "kubevirt.io", kind, plural, singular,
+            [version("v1", schema, status=has_status, columns=cols)],
             short_names=short, categories=["all"])))
     report["kubevirt"] = {"cuts": conv.cuts, "dropped": conv.dropped}
     return out

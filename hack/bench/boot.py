@@ -42,6 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "operator"))
 
+PROFILE_SECONDS = 5  # the boot run's busiest seconds, its start
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY"}
 LINE = re.compile(r'^(?P<metric>apiserver_request_total|apiserver_request_duration_seconds_sum)'
                   r'\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
@@ -58,13 +59,22 @@ NOT_OPERATOR = {("servers", ""), ("flavors", ""), ("images", ""), ("namespaces",
                 ("endpointslices", ""), ("endpoints", ""), ("events", "controller")}
 
 
+def _admin_get(dev, path: str, timeout: float = 10) -> bytes:
+    ctx = ssl.create_default_context(cafile=str(dev.pki / "server-ca.crt"))
+    ctx.load_cert_chain(dev.pki / "admin.crt", dev.pki / "admin.key")
+    with urllib.request.urlopen(dev.server + path, context=ctx, timeout=timeout) as resp:
+        return resp.read()
+
+
+def _profile_apiserver(dev, out: Path, seconds: int = PROFILE_SECONDS) -> None:
+    """kube-apiserver's CPU profile over the next `seconds` (its /debug/pprof, on by default)."""
+    out.write_bytes(_admin_get(dev, f"/debug/pprof/profile?seconds={seconds}", timeout=seconds + 30))
+
+
 def api_requests(dev) -> tuple[Counter, Counter]:
     """kube-apiserver's own request counters and the seconds spent serving them, both keyed by
     (resource, subresource, verb)."""
-    ctx = ssl.create_default_context(cafile=str(dev.pki / "server-ca.crt"))
-    ctx.load_cert_chain(dev.pki / "admin.crt", dev.pki / "admin.key")
-    with urllib.request.urlopen(dev.server + "/metrics", context=ctx, timeout=10) as resp:
-        text = resp.read().decode()
+    text = _admin_get(dev, "/metrics").decode()
     counts: Counter = Counter()
     seconds: Counter = Counter()
     for line in text.splitlines():
@@ -126,6 +136,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--controllers", default=None,
                         help="run only these operator controllers (default: all), to find who costs what")
+    parser.add_argument("--apiserver-profile", type=Path, default=None, metavar="FILE",
+                        help="write a CPU profile of kube-apiserver over the boot run to FILE "
+                             "(pprof format: go tool pprof -top FILE)")
     args = parser.parse_args()
 
     from kubernetes import client
@@ -203,6 +216,10 @@ def main() -> int:
             informer.wait_synced(60)
         before, before_s = api_requests(dev)
         cpu_before = cpu_seconds(pids)
+        profiler = None
+        if args.apiserver_profile:
+            profiler = threading.Thread(target=_profile_apiserver, args=(dev, args.apiserver_profile), daemon=True)
+            profiler.start()
         start = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(lambda i: custom.create_namespaced_custom_object(
@@ -218,6 +235,8 @@ def main() -> int:
             i.stop()
         cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
         time.sleep(2)  # let trailing Events land before counting
+        if profiler is not None:
+            profiler.join()
         after, after_s = api_requests(dev)
         stop.set()
         delta = Counter({k: after[k] - before.get(k, 0) for k in after})

@@ -141,6 +141,23 @@ def metadata_write(obj: Mapping, *, labels: Mapping[str, str | None] | None = No
     return Write("patch", obj["kind"], md.get("namespace", ""), md["name"], {"metadata": body})
 
 
+def coalesce(writes: list[Write], has_status) -> list[Write]:
+    """`writes` with each status write folded into the metadata patch of the same object that
+    follows it, for kinds without a status subresource (`has_status(kind)` false): there, one
+    PATCH carries both, as KubeVirt's controllers update a VMI's labels and status in one
+    request. Order is kept otherwise."""
+    out: list[Write] = []
+    for w in writes:
+        prev = out[-1] if out else None
+        if (prev is not None and prev.verb == "status" and w.verb == "patch" and not has_status(w.kind)
+                and (prev.kind, prev.namespace, prev.name) == (w.kind, w.namespace, w.name)
+                and not set(prev.body).intersection(w.body)):
+            out[-1] = Write("patch", w.kind, w.namespace, w.name, {**prev.body, **w.body})
+        else:
+            out.append(w)
+    return out
+
+
 # -- diffs ------------------------------------------------------------------------------------
 
 class _NoChange:

@@ -41,7 +41,7 @@ from kubestack.k8s.rest import ApiError, api_request
 from kubestack.runtime.informer import Informer
 from kubestack.simulator import cdi, kubevirt, storage
 from kubestack.simulator.common import (
-    RESOURCES, Key, Outcome, SimConfig, World, Write, get,
+    RESOURCES, Key, Outcome, SimConfig, World, Write, coalesce, get,
 )
 from kubestack.simulator.workqueue import WorkQueue
 
@@ -465,9 +465,10 @@ class Simulator:
                 return
             world = self.world()
             outcome = self._decide(kind, obj, world)
-            self._reserve_pod_ips(key, outcome.writes)
+            writes = coalesce(outcome.writes, self.has_status)
+            self._reserve_pod_ips(key, writes)
         try:
-            for write in outcome.writes:
+            for write in writes:
                 if not self._execute(write):
                     self.queue.add_after(key, 0.2)
                     return
@@ -483,7 +484,7 @@ class Simulator:
         Called with self.lock held, in the same hold as the decision that chose them."""
         claims: dict[str, str] = {}
         for w in writes:
-            if w.kind != "VirtualMachineInstance" or w.verb != "status":
+            if w.kind != "VirtualMachineInstance" or w.verb not in ("status", "patch"):
                 continue
             uid = get(self.cache[w.kind].get((w.namespace, w.name)), "metadata", "uid")
             if uid:

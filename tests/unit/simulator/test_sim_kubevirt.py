@@ -8,7 +8,7 @@ import pytest
 from sim_helpers import apply, node, pvc, vm, world
 
 from kubestack.simulator import kubevirt
-from kubestack.simulator.common import SimConfig
+from kubestack.simulator.common import SimConfig, Write, coalesce
 
 
 def settle(w, rounds=20):
@@ -394,3 +394,27 @@ def test_injected_migration_failure_keeps_the_source():
     assert w.migrations[("p1", "m")]["status"]["phase"] == "Failed"
     assert w.vmis[("p1", "x")]["status"]["nodeName"] == source
     assert w.vmis[("p1", "x")]["status"]["migrationState"]["failed"] is True
+
+
+def test_a_booting_vmi_is_written_in_one_patch_where_it_has_no_status_subresource():
+    # KubeVirt's VMI CRD has no status subresource: the phase and the nodeName label travel in
+    # one whole-object write; kinds with the subresource keep their two writes
+    w = world(nodes=nodes("n1"), vms=[vm("web", node_name="n1")])
+    apply(kubevirt.reconcile_vm(w.vms[("p1", "web")], None, w), w)
+    writes = kubevirt.reconcile_vmi(w.vmis[("p1", "web")], w).writes
+    assert [x.verb for x in writes] == ["status", "patch"]
+    (one,) = coalesce(writes, has_status=lambda kind: False)
+    assert one.verb == "patch" and one.kind == "VirtualMachineInstance"
+    assert one.body["status"]["phase"] == "Running"
+    assert one.body["metadata"]["labels"] == {"kubevirt.io/nodeName": "n1"}
+    assert coalesce(writes, has_status=lambda kind: True) == writes
+
+
+def test_coalesce_keeps_writes_to_other_objects_and_overlapping_bodies_apart():
+    a = Write("status", "VirtualMachineInstance", "p1", "a", {"status": {"phase": "Running"}})
+    b = Write("patch", "VirtualMachineInstance", "p1", "b", {"metadata": {"labels": {"x": "1"}}})
+    both = Write("patch", "VirtualMachineInstance", "p1", "a", {"status": {"phase": "Failed"}})
+    no_status = lambda kind: False  # noqa: E731
+    assert coalesce([a, b], no_status) == [a, b]
+    assert coalesce([a, both], no_status) == [a, both]
+    assert coalesce([b, a], no_status) == [b, a]
