@@ -29,7 +29,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .bitset import SortedPairs, mask_of
+from .bitset import SortedPairs, bits, mask_of
 from .config import SchedulerConfig
 from .host_state import HostState, parse_node
 from .request import DISK_GB, MEMORY_MB, VCPU, Flavor, Usage
@@ -81,6 +81,11 @@ class _HostUsage:
 _EMPTY = _HostUsage()
 
 
+def _offered(host: HostState) -> list[str]:
+    """The extended resources ``host`` has some capacity of."""
+    return [rc for rc, capacity in host.extended.items() if capacity > 0]
+
+
 class HostCache:
     """The scheduler's in-memory view of compute hosts and the instances placed on them."""
 
@@ -98,7 +103,10 @@ class HostCache:
         self._sorted: dict[str, SortedPairs] = {a: SortedPairs() for a in _SORTED_ATTRIBUTES}
         self._fit: dict[str, OrderedDict[float, int]] = {}
         self._static: OrderedDict[Hashable, list] = OrderedDict()
-        self._keyed: dict[str, list] = {}  # name -> [extractor, {key: mask}, {slot: keys}]
+        self._keyed: dict[str, list] = {}  # name -> [extractor, {key: mask}]
+        # hosts alike but for their identity (HostState.class_key): class -> [mask, one slot]
+        self._classes: dict[tuple, list[int]] = {}
+        self._class_of: dict[int, tuple] = {}
         self._usage: dict[str, _HostUsage] = {}
         self._instances: dict[str, InstanceRecord] = {}
         self._groups: dict[str, Counter] = {}
@@ -154,6 +162,7 @@ class HostCache:
                 if name in self._slot:
                     self.remove_node(name)
                 return
+            old = None
             slot = self._slot.get(name)
             if slot is not None:
                 old = self._hosts[slot]
@@ -165,16 +174,17 @@ class HostCache:
             self._limits[slot] = self._limits_for(host)
             bit = 1 << slot
             self._all |= bit
+            self._leave_class(slot)
+            self._join_class(slot, host.class_key())
             for entry in self._static.values():
                 if entry[0](host):
                     entry[1] |= bit
                 else:
                     entry[1] &= ~bit
-            for extractor, masks, slot_keys in self._keyed.values():
-                self._unkey(masks, slot_keys, slot)
-                keys = frozenset(extractor(host))
-                slot_keys[slot] = keys
-                for key in keys:
+            for extractor, masks in self._keyed.values():
+                if old is not None:
+                    self._unkey(masks, extractor(old), slot)
+                for key in frozenset(extractor(host)):
                     masks[key] = masks.get(key, 0) | bit
             self._refresh(slot)
             self.generation += 1
@@ -200,10 +210,11 @@ class HostCache:
                 return
             clear = ~(1 << slot)
             self._all &= clear
+            self._leave_class(slot)
             for entry in self._static.values():
                 entry[1] &= clear
-            for _extractor, masks, slot_keys in self._keyed.values():
-                self._unkey(masks, slot_keys, slot)
+            for extractor, masks in self._keyed.values():
+                self._unkey(masks, extractor(self._hosts[slot]), slot)
             for table in self._fit.values():
                 for amount in table:
                     table[amount] &= clear
@@ -217,6 +228,25 @@ class HostCache:
             self._free[slot] = None
             heapq.heappush(self._free_slots, slot)
             self.generation += 1
+
+    def _join_class(self, slot: int, key: tuple) -> None:
+        entry = self._classes.get(key)
+        if entry is None:
+            self._classes[key] = [1 << slot, slot]
+        else:
+            entry[0] |= 1 << slot
+        self._class_of[slot] = key
+
+    def _leave_class(self, slot: int) -> None:
+        key = self._class_of.pop(slot, None)
+        if key is None:
+            return
+        entry = self._classes[key]
+        entry[0] &= ~(1 << slot)
+        if not entry[0]:
+            del self._classes[key]
+        elif entry[1] == slot:
+            entry[1] = (entry[0] & -entry[0]).bit_length() - 1  # any member stands for them all
 
     def _refresh(self, slot: int) -> None:
         """Recompute a host's free amounts and move it in every index that changed."""
@@ -396,30 +426,41 @@ class HostCache:
     def all_mask(self) -> int:
         return self._all
 
-    def static_mask(self, key: Hashable, predicate: Callable[[HostState], bool]) -> int:
+    def static_mask(self, key: Hashable, predicate: Callable[[HostState], bool], *,
+                    reads_identity: bool = False) -> int:
         """Hosts for which ``predicate`` (over node facts only) holds, cached by ``key``.
 
         The predicate is kept and re-run for a host whenever that node changes, so every
-        call with an equal key must mean the same predicate.
+        call with an equal key must mean the same predicate. A predicate blind to the host's
+        identity (its name, its hostname label: ``reads_identity`` false) is first run once
+        per class of otherwise equal hosts, which at 100,000 hosts is a few thousand calls.
         """
         entry = self._static.get(key)
         if entry is not None:
             self._static.move_to_end(key)
             return entry[1]
-        buf = bytearray((len(self._hosts) + 7) >> 3)
-        for slot, host in enumerate(self._hosts):
-            if host is not None and predicate(host):
-                buf[slot >> 3] |= 1 << (slot & 7)
-        mask = int.from_bytes(buf, "little")
+        if reads_identity:
+            buf = bytearray((len(self._hosts) + 7) >> 3)
+            for slot, host in enumerate(self._hosts):
+                if host is not None and predicate(host):
+                    buf[slot >> 3] |= 1 << (slot & 7)
+            mask = int.from_bytes(buf, "little")
+        else:
+            passing: list[int] = []
+            failing: list[int] = []
+            for members, slot in self._classes.values():
+                (passing if predicate(self._hosts[slot]) else failing).append(members)
+            # the classes partition the hosts: add up whichever side is shorter
+            mask = sum(passing) if len(passing) <= len(failing) else self._all - sum(failing)
         self._static[key] = [predicate, mask]
         if len(self._static) > _MAX_STATIC:
             self._static.popitem(last=False)
         return mask
 
     @staticmethod
-    def _unkey(masks: dict, slot_keys: dict, slot: int) -> None:
+    def _unkey(masks: dict, keys: Iterable[Hashable], slot: int) -> None:
         clear = ~(1 << slot)
-        for key in slot_keys.pop(slot, ()):
+        for key in frozenset(keys):
             mask = masks[key] & clear
             if mask:
                 masks[key] = mask
@@ -430,26 +471,18 @@ class HostCache:
                     extractor: Callable[[HostState], Iterable[Hashable]]) -> Mapping[Hashable, int]:
         """An inverted index over node facts: {key: hosts whose ``extractor`` yields key}.
 
-        Built once per ``name`` (the extractor must always be the same for a name), then kept
-        current node by node; one index serves every value (every project, every zone).
+        Built once per ``name`` (the extractor must always be the same for a name, and blind to
+        the host's identity: it is run once per class of hosts), then kept current node by
+        node; one index serves every value (every project, every zone).
         """
         entry = self._keyed.get(name)
         if entry is not None:
             return entry[1]
-        buffers: dict[Hashable, bytearray] = {}
-        slot_keys: dict[int, frozenset] = {}
-        size = (len(self._hosts) + 7) >> 3
-        for slot, host in enumerate(self._hosts):
-            if host is None:
-                continue
-            keys = slot_keys[slot] = frozenset(extractor(host))
-            for key in keys:
-                buf = buffers.get(key)
-                if buf is None:
-                    buf = buffers[key] = bytearray(size)
-                buf[slot >> 3] |= 1 << (slot & 7)
-        masks = {key: int.from_bytes(buf, "little") for key, buf in buffers.items()}
-        self._keyed[name] = [extractor, masks, slot_keys]
+        masks: dict[Hashable, int] = {}
+        for members, slot in self._classes.values():
+            for key in frozenset(extractor(self._hosts[slot])):
+                masks[key] = masks.get(key, 0) | members
+        self._keyed[name] = [extractor, masks]
         return masks
 
     def fit_mask(self, resource: str, amount: float) -> int:
@@ -467,11 +500,10 @@ class HostCache:
         if index is not None:
             mask = self._sorted[index].mask_at_least(amount)
         else:
-            buf = bytearray((len(self._hosts) + 7) >> 3)
-            for slot, free in enumerate(self._free):
-                if free is not None and free.get(resource, 0) >= amount:
-                    buf[slot >> 3] |= 1 << (slot & 7)
-            mask = int.from_bytes(buf, "little")
+            # only the hosts offering the resource can have some free (a GPU is on a few)
+            offering = self.keyed_masks("offers", _offered)
+            mask = mask_of(slot for slot in bits(offering.get(resource, 0))
+                           if self._free[slot].get(resource, 0) >= amount)
         table[amount] = mask
         if len(table) > _MAX_FIT_PER_RESOURCE:
             table.popitem(last=False)
@@ -578,6 +610,13 @@ class HostCache:
                 raise AssertionError("all-hosts mask drifted")
             if {self._hosts[s].name: s for s in live} != self._slot:
                 raise AssertionError("slot map drifted")
+            classes: dict[tuple, int] = {}
+            for s in live:
+                key = self._hosts[s].class_key()
+                classes[key] = classes.get(key, 0) | 1 << s
+            if classes != {k: m for k, (m, _rep) in self._classes.items()} or \
+                    any(not m >> rep & 1 for m, rep in self._classes.values()):
+                raise AssertionError("host classes drifted")
             usage: dict[str, _HostUsage] = {}
             for rec in self._instances.values():
                 u = usage.setdefault(rec.host, _HostUsage())
@@ -594,13 +633,13 @@ class HostCache:
             for key, (predicate, mask) in self._static.items():
                 if mask_of(s for s in live if predicate(self._hosts[s])) != mask:
                     raise AssertionError(f"static mask {key!r} drifted")
-            for name, (extractor, masks, _keys) in self._keyed.items():
-                    rebuilt: dict = {}
-                    for s in live:
-                        for key in extractor(self._hosts[s]):
-                            rebuilt[key] = rebuilt.get(key, 0) | 1 << s
-                    if rebuilt != masks:
-                        raise AssertionError(f"keyed index {name!r} drifted")
+            for name, (extractor, masks) in self._keyed.items():
+                rebuilt: dict = {}
+                for s in live:
+                    for key in extractor(self._hosts[s]):
+                        rebuilt[key] = rebuilt.get(key, 0) | 1 << s
+                if rebuilt != masks:
+                    raise AssertionError(f"keyed index {name!r} drifted")
             for rc, table in self._fit.items():
                 for amount, mask in table.items():
                     want = mask_of(s for s in live if self._free[s].get(rc, 0) >= amount)

@@ -42,7 +42,8 @@ from .quantity import QuantityError, cpu_cores, to_gib, to_int, to_mib
 from .traits import host_traits
 
 __all__ = [
-    "COMPUTE_HOST_LABEL", "ZONE_LABEL", "ARCH_LABEL", "AGGREGATE_PREFIX", "HostState",
+    "COMPUTE_HOST_LABEL", "ZONE_LABEL", "ARCH_LABEL", "HOSTNAME_LABEL", "AGGREGATE_PREFIX",
+    "IDENTITY_CAPABILITIES", "HostState",
     "parse_node", "canonical_arch",
 ]
 
@@ -50,6 +51,9 @@ COMPUTE_HOST_LABEL = "kubestack.io/compute-host"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 LEGACY_ZONE_LABEL = "failure-domain.beta.kubernetes.io/zone"
 ARCH_LABEL = "kubernetes.io/arch"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+#: capabilities (ComputeCapabilitiesFilter) that are the host's identity
+IDENTITY_CAPABILITIES = frozenset({"host", "hypervisor_hostname", HOSTNAME_LABEL})
 AGGREGATE_PREFIX = "aggregate.kubestack.io/"
 CPU_DEDICATED_LABEL = "kubestack.io/cpu-dedicated"
 NUMA_NODES_LABEL = "kubestack.io/numa-nodes"
@@ -68,6 +72,7 @@ RESERVED_ANNOTATIONS = {
     "memory_mb": "kubestack.io/reserved-memory-mb",
     "disk_mb": "kubestack.io/reserved-disk-mb",
 }
+_OWN_ANNOTATIONS = (AGGREGATE_PREFIX, "kubestack.io/")  # every annotation parse_node reads
 _STANDARD = {"cpu", "memory", "ephemeral-storage", "pods"}
 _ARCH_ALIASES = {
     "amd64": "x86_64", "x86_64": "x86_64", "x64": "x86_64", "i386": "i686", "i686": "i686",
@@ -140,6 +145,18 @@ class HostState:
         if key in derived:
             return derived[key]
         return self.labels.get(key)
+
+    def class_key(self) -> tuple:
+        """Every fact a filter may read except the host's identity (its name and hostname
+        label): hosts with equal keys pass or fail an identity-blind check alike, so such a
+        check runs once per class of hosts, not once per host."""
+        labels = tuple(sorted((k, v) for k, v in self.labels.items() if k != HOSTNAME_LABEL))
+        # only our annotations are parsed; others (kubelet's, KubeVirt's heartbeat) differ per
+        # node and would make every host a class of its own
+        ours = tuple(sorted((k, v) for k, v in self.annotations.items() if k.startswith(_OWN_ANNOTATIONS)))
+        return (labels, ours, self.ready, self.unschedulable,
+                self.taints, self.vcpus, self.memory_mb, self.disk_gb,
+                tuple(sorted(self.extended.items())))
 
     def static_fingerprint(self) -> tuple:
         """Everything filters may look at; two equal fingerprints filter identically."""

@@ -59,7 +59,9 @@ class StaticFilter(BaseFilter):
     """A filter over node facts only: cached per ``key``, maintained per node change.
 
     ``check(host, key, config)`` must depend on nothing but its arguments, and ``key`` must
-    include every config value ``check`` reads.
+    include every config value ``check`` reads. A check that reads the host's identity (its
+    name, its hostname label) says so in ``reads_identity``: the others are run once per class
+    of hosts alike but for their names.
     """
 
     def key(self, ctx: SchedulingContext) -> Hashable | None:
@@ -68,6 +70,9 @@ class StaticFilter(BaseFilter):
     def check(self, host: HostState, key: Any, config: Any) -> bool:
         raise TypeError(f"{type(self).__name__} must implement check")
 
+    def reads_identity(self, key: Any) -> bool:
+        return False
+
     def applies(self, ctx: SchedulingContext) -> bool:
         return self.key(ctx) is not None
 
@@ -75,7 +80,8 @@ class StaticFilter(BaseFilter):
         key = self.key(ctx)
         config = ctx.config
         check = self.check
-        return ctx.cache.static_mask((self.name, key), lambda h: check(h, key, config))
+        return ctx.cache.static_mask((self.name, key), lambda h: check(h, key, config),
+                                     reads_identity=self.reads_identity(key))
 
     def host_passes(self, host: HostState, ctx: SchedulingContext) -> bool:
         key = self.key(ctx)

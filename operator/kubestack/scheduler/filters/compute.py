@@ -65,6 +65,9 @@ class AvailabilityZoneFilter(StaticFilter):
                                       lambda h: (h.zone or default,))
         return index.get(zone, 0)
 
+    def reads_identity(self, key) -> bool:
+        return key[1] is not None  # zone:host pins a host by name
+
     def check(self, host: HostState, key, config) -> bool:
         zone, pinned, default = key
         if pinned is not None and host.name != pinned:

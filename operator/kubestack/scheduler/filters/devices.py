@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..context import SchedulingContext
-from ..host_state import CPU_DEDICATED_LABEL, NUMA_NODES_LABEL, HostState
+from ..host_state import CPU_DEDICATED_LABEL, HOSTNAME_LABEL, NUMA_NODES_LABEL, HostState
 from ..request import parse_pci_alias_spec
 from .base import BaseFilter, StaticFilter
 
@@ -42,7 +42,8 @@ class PciPassthroughFilter(BaseFilter):
             totals[resource] = totals.get(resource, 0) + count
             if labels:
                 out &= ctx.cache.static_mask(
-                    (self.name, labels), lambda h, labels=labels: self._labelled(h, labels))
+                    (self.name, labels), lambda h, labels=labels: self._labelled(h, labels),
+                    reads_identity=any(k == HOSTNAME_LABEL for k, _v in labels))
         for resource, count in totals.items():
             out &= ctx.cache.fit_mask(resource, count)
         return out

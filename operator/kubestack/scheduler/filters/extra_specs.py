@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..context import SchedulingContext
 from ..extra_specs_ops import match
-from ..host_state import HostState
+from ..host_state import IDENTITY_CAPABILITIES, HostState
 from .base import StaticFilter
 
 __all__ = ["ComputeCapabilitiesFilter", "AggregateInstanceExtraSpecsFilter"]
@@ -41,6 +41,9 @@ class ComputeCapabilitiesFilter(StaticFilter):
 
     def key(self, ctx: SchedulingContext):
         return _scoped(ctx.extra_specs, "capabilities")
+
+    def reads_identity(self, key) -> bool:
+        return any(name in IDENTITY_CAPABILITIES for name, _req in key)
 
     def check(self, host: HostState, key, config) -> bool:
         for name, req in key:

@@ -57,6 +57,9 @@ class IsolatedHostsFilter(StaticFilter):
         return (bool(cfg.isolated_images), image_isolated, cfg.isolated_hosts,
                 cfg.restrict_isolated_hosts_to_isolated_images)
 
+    def reads_identity(self, key) -> bool:
+        return bool(key[2])  # isolated_hosts names hosts
+
     def check(self, host: HostState, key, config) -> bool:
         any_images, image_isolated, isolated_hosts, restrict = key
         host_isolated = host.name in isolated_hosts or \
