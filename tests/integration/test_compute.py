@@ -303,3 +303,27 @@ def test_evacuate_when_host_goes_down(cluster, kubestack, namespace):
     finally:
         for h in hosts:
             core.delete_node(h.name)
+
+
+def test_a_server_waits_in_build_for_an_image_another_project_is_still_uploading(cluster, kubestack, namespace,
+                                                                                  admin):
+    flavor = create_flavor(cluster, vcpus=1, ram=512)
+    api = custom(cluster)
+    api.create_namespaced_custom_object("kubestack.io", "v1alpha1", admin, "images", {
+        "apiVersion": "kubestack.io/v1alpha1", "kind": "Image", "metadata": {"name": "golden"},
+        "spec": {"source": {"upload": {}}, "visibility": "public", "diskFormat": "raw"}})
+    create_server(cluster, namespace, "early", flavor, image=f"{admin}/golden")
+
+    def waiting():
+        s = server(cluster, namespace, "early")
+        ready = next((c for c in (s.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+        return s if ready.get("reason") == "ImageNotActive" else None
+
+    st = wait_for(waiting, what="the server waiting for its image")["status"]
+    assert st["status"] == "BUILD" and not st.get("host") and not st.get("fault")
+    assert vm(cluster, namespace, "early") is None
+    events_with(cluster, namespace, "early", "Waiting")
+    # the upload completes (kubestack image create --file; the simulator's CDI marks it so)
+    api.patch_namespaced_custom_object("cdi.kubevirt.io", "v1beta1", admin, "datavolumes", "golden-image", {
+        "metadata": {"annotations": {"simulator.kubestack.io/uploaded": "true"}}})
+    wait_status(cluster, namespace, "early", "ACTIVE")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from kubestack.api.common import Fault
-from kubestack.api.server import ServerState, VmState
+from kubestack.api.server import PowerState, ServerState, VmState
 from kubestack.compute.context import Outcome, now
-from kubestack.compute.references import ReferenceError
+from kubestack.compute.references import ReferenceError, ReferenceWaiting
 from kubestack.k8s.conditions import set_condition
 
 # Nova's 400/403 to a request on a built server: the server keeps running as it was, and this
@@ -32,6 +32,19 @@ def error(out: Outcome, code: int, message: str, *, details: str | None = None,
         st["conditions"] = set_condition(st.get("conditions"), "Ready", False, reason, message)
     if previous != message:
         out.events.append(("Warning", reason, message + (f"\n{details}" if details else "")))
+
+
+def wait_for(out: Outcome, exc: ReferenceWaiting) -> None:
+    """A server not built yet whose reference is on its way stays in BUILD, unscheduled (no
+    claim, no quota held), saying what it waits for; a Normal Event says so once."""
+    st = out.status
+    before = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), {})
+    message = f"waiting: {exc}"
+    st.update(status=ServerState.BUILD, vmState=VmState.BUILDING, taskState=None,
+              powerState=PowerState.NOSTATE, fault=None)
+    st["conditions"] = set_condition(st.get("conditions"), "Ready", False, exc.reason, message)
+    if before.get("message") != message:
+        out.events.append(("Normal", "Waiting", f"{exc} The server is built once it is."))
 
 
 def refuse(current: dict, exc: ReferenceError, generation: int | None) -> Outcome:

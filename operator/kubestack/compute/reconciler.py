@@ -24,14 +24,14 @@ from typing import Any
 from kubestack.api.server import DesiredPowerState, Server, ServerState
 from kubestack.compute import claims
 from kubestack.compute.context import Actions, Cluster, Context, Outcome
-from kubestack.compute.errors import drop_lapsed_refusal, error, refuse
+from kubestack.compute.errors import drop_lapsed_refusal, error, refuse, wait_for
 from kubestack.compute.evacuate import evacuate_if_host_down
 from kubestack.compute.machine import ensure_vm
 from kubestack.compute.migration import migrate
 from kubestack.compute.power import power
 from kubestack.compute.reboot import reboot
 from kubestack.compute.rebuild import begin_rebuild, rebuild
-from kubestack.compute.references import RETRYABLE, ReferenceError, resolve
+from kubestack.compute.references import RETRYABLE, ReferenceError, ReferenceWaiting, resolve
 from kubestack.compute.resize import resize
 from kubestack.compute.scheduling import RESERVATION_LABEL, is_reservation, multi_create, record_key, schedule
 from kubestack.compute.shelve import shelve
@@ -66,7 +66,9 @@ class ServerReconciler(Context):
         try:
             self._step(server, model, out)
         except ReferenceError as exc:
-            if not _built(current):
+            if isinstance(exc, ReferenceWaiting) and _first_build(current):
+                wait_for(out, exc)
+            elif not _built(current):
                 error(out, exc.code, str(exc), reason=exc.reason)
             else:
                 out = refuse(current, exc, meta.get("generation"))
@@ -117,6 +119,11 @@ class ServerReconciler(Context):
         if reboot(self, server, model, vmi, out):
             return
         power(self, server, model, vm, vmi, out)
+
+
+def _first_build(status: Mapping[str, Any]) -> bool:
+    """Never placed yet: a new server (or one whose build failed before it was placed)."""
+    return not status.get("host") and status.get("status") in (None, ServerState.BUILD, ServerState.ERROR)
 
 
 def _built(status: Mapping[str, Any]) -> bool:

@@ -23,6 +23,15 @@ class ReferenceError(ValueError):
         self.reason = reason
 
 
+class ReferenceWaiting(ReferenceError):
+    """A reference that exists and is on its way (an image still importing): a server not
+    built yet waits for it in BUILD, as a Pod waits for its volume, rather than failing."""
+
+
+# Glance states an image passes through on its way to active (None: no status written yet)
+IMAGE_ON_ITS_WAY = frozenset({None, "queued", "saving", "importing", "uploading"})
+
+
 @dataclass
 class Resolved:
     flavor: FlavorSnapshot
@@ -143,7 +152,10 @@ def _resolve_image(cluster, ns: str, ref: str, status: Mapping[str, Any], flavor
         return
     if image is None or not image_visible(image, ns):
         raise ReferenceError(f"Image {ref} could not be found.", reason="ImageNotFound")
-    if (image.get("status") or {}).get("status") != "active":
+    state = (image.get("status") or {}).get("status")
+    if state in IMAGE_ON_ITS_WAY:
+        raise ReferenceWaiting(f"Image {ref} is not active yet ({state or 'queued'}).", reason="ImageNotActive")
+    if state != "active":
         raise ReferenceError(f"Image {ref} is not active.", reason="ImageNotActive")
     ispec = image.get("spec") or {}
     if flavor.disk and ispec.get("minDisk", 0) > flavor.disk:

@@ -227,9 +227,10 @@ class ServerController:
         self.queue.add((meta["namespace"], meta["name"]))
 
     def on_reference(self, type_: str, body: dict, previous: dict | None) -> None:
-        """A flavor, image, key pair or server group changed: servers waiting for it retry."""
+        """A flavor, image, key pair or server group changed: servers waiting for it retry
+        (for an image, in every project: a public or shared image serves them all)."""
         if type_ != "DELETED":
-            self.enqueue_waiting(body["metadata"].get("namespace"))
+            self.enqueue_waiting(None if body.get("kind") == "Image" else body["metadata"].get("namespace"))
 
     def on_owned(self, type_: str, body: dict, previous: dict | None) -> None:
         """A VM, VMI or migration changed: reconcile the server it belongs to."""

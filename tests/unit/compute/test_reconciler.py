@@ -124,6 +124,32 @@ def test_missing_flavor_is_an_error_and_builds_nothing():
     assert cluster.writes == [] and "FlavorNotFound" in [e[1] for e in out.events]
 
 
+def test_a_server_waits_in_build_for_an_image_still_importing_and_fails_on_a_killed_one():
+    cluster, rec = world()
+    image = cluster.objects[("Image", "demo", "cirros")]
+    image["status"] = {"status": "importing"}
+    body = server()
+    out = rec.reconcile(body)
+    st = out.status
+    assert st["status"] == "BUILD" and st["vmState"] == "building" and not st.get("fault")
+    ready = [c for c in st["conditions"] if c["type"] == "Ready"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ImageNotActive")
+    assert ready["message"] == "waiting: Image cirros is not active yet (importing)."
+    assert out.events == [("Normal", "Waiting", "Image cirros is not active yet (importing). "
+                                                "The server is built once it is.")]
+    assert cluster.writes == [] and rec.cache.instance("uid-web") is None  # nothing claimed
+    body["status"] = stored(st)
+    assert rec.reconcile(copy.deepcopy(body)).events == []  # said once
+    image["status"] = {"status": "active", "containerDisk": "quay.io/cirros"}
+    out = rec.reconcile(body)
+    assert out.status["host"] and cluster.writes == ["create VirtualMachine"]
+
+    cluster, rec = world()
+    cluster.objects[("Image", "demo", "cirros")]["status"] = {"status": "killed"}
+    out = rec.reconcile(server())
+    assert out.status["status"] == "ERROR" and out.status["fault"]["message"] == "Image cirros is not active."
+
+
 def test_first_reconcile_claims_a_host_and_creates_the_vm():
     cluster, rec = world()
     out = rec.reconcile(server())
