@@ -53,6 +53,14 @@ RETRYABLE = frozenset({"FlavorNotFound", "ImageNotFound", "ImageNotActive", "Key
                        "ServerGroupNotFound", "UserDataNotFound", "QuotaExceeded"})
 
 
+def _processed(obj: Mapping[str, Any]) -> bool:
+    """Its controller has answered (a Ready condition for the current generation): a key
+    pair without one is still being imported or generated."""
+    ready = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    return ready is not None and ready.get("observedGeneration", obj["metadata"].get("generation")) == \
+        obj["metadata"].get("generation")
+
+
 def split_ref(namespace: str, ref: str) -> tuple[str, str]:
     """`name` is in the server's own project; `project/name` in another one."""
     if "/" in ref:
@@ -115,6 +123,8 @@ def resolve(cluster, server: Mapping[str, Any], model: Server, *, for_boot: bool
             # Nova copies the key into the instance at boot (key_data): deleting the key pair
             # later changes nothing for a server that got it, through rebuild and unshelve too
             resolved.public_key = status["keyData"]
+        elif keypair is not None and not _processed(keypair):
+            raise ReferenceWaiting(f"Key pair {spec.key_name} is not ready yet.", reason="KeyPairNotReady")
         else:
             raise ReferenceError("Invalid key_name provided.", reason="KeyPairNotFound")
 

@@ -150,6 +150,22 @@ def test_a_server_waits_in_build_for_an_image_still_importing_and_fails_on_a_kil
     assert out.status["status"] == "ERROR" and out.status["fault"]["message"] == "Image cirros is not active."
 
 
+def test_a_server_waits_for_a_key_pair_its_controller_has_not_answered_yet():
+    cluster, rec = world()
+    kp = cluster.objects[("KeyPair", "demo", "mykey")] = {
+        "metadata": {"name": "mykey", "namespace": "demo", "generation": 1}, "spec": {}}
+    out = rec.reconcile(server(keyName="mykey"))
+    assert out.status["status"] == "BUILD" and not out.status.get("host")
+    assert [e[1] for e in out.events] == ["Waiting"]
+    kp["status"] = {"conditions": [{"type": "Ready", "status": "False", "reason": "InvalidKeyPair",
+                                    "message": "Keypair data is invalid", "observedGeneration": 1}]}
+    out = rec.reconcile(server(keyName="mykey"))
+    assert out.status["status"] == "ERROR" and out.status["fault"]["message"] == "Invalid key_name provided."
+    kp["status"] = {"publicKey": "ssh-ed25519 AAAA test", "conditions": [
+        {"type": "Ready", "status": "True", "reason": "Ready", "message": "", "observedGeneration": 1}]}
+    assert rec.reconcile(server(keyName="mykey")).status["host"]
+
+
 def test_first_reconcile_claims_a_host_and_creates_the_vm():
     cluster, rec = world()
     out = rec.reconcile(server())
