@@ -28,6 +28,9 @@ COMMAND_MODULES = [
     "flavor",
     "keypair",
     "network",  # network, subnet, port, security group, floating ip, router
+    "hypervisor",
+    "console",  # console log show (= server console log)
+    "catalog",  # endpoint list, availability zone list
 ]
 
 

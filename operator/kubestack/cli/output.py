@@ -7,7 +7,9 @@
 * one object: ``-f table|json|yaml|value|shell``; a two-column Field/Value table, json/yaml
   an object keyed by the field names, value one value a line, shell ``field="value"``;
 * ``-c COLUMN`` (repeatable) keeps those columns / fields, in the command's own order; none
-  of them known is an error, as in openstackclient.
+  of them known is an error, as in openstackclient;
+* ``--no-headers`` (lists) leaves out the header row of table and csv output (the other
+  formats are unchanged: value has none, json/yaml need the keys).
 
 Structured values (dicts, lists) stay structured in json and yaml and are flattened for
 table / value / csv (``k='v', k2='v2'``; lists joined with ', ').
@@ -52,6 +54,8 @@ def list_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--format", choices=LIST_FORMATS, default="table", help="output format")
     p.add_argument("-c", "--column", action="append", default=[], dest="columns",
                    help="show only this column (repeatable)")
+    p.add_argument("--no-headers", action="store_true", dest="no_headers",
+                   help="no header row in table and csv output")
 
 
 def show_args(p: argparse.ArgumentParser) -> None:
@@ -99,10 +103,13 @@ def select(names: Sequence[str], wanted: Sequence[str]) -> list[int]:
     return keep
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An openstackclient-style table; multi-line cells stay multi-line."""
-    cells = [[str(h) for h in headers]] + [[flatten(v) if not isinstance(v, str) else v for v in r]
-                                           for r in rows]
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], show_headers: bool = True) -> str:
+    """An openstackclient-style table; multi-line cells stay multi-line. Without headers, only
+    the rows, framed (nothing at all when there are none)."""
+    cells = [[str(h) for h in headers]] if show_headers else []
+    cells += [[flatten(v) if not isinstance(v, str) else v for v in r] for r in rows]
+    if not cells:
+        return ""
     widths = [max(len(line) for r in cells for line in (r[i].splitlines() or [""]))
               for i in range(len(headers))]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
@@ -112,20 +119,20 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         for k in range(max(len(s) for s in split)):
             out.append("| " + " | ".join((s[k] if k < len(s) else "").ljust(w)
                                         for s, w in zip(split, widths)) + " |")
-        if n == 0:
+        if n == 0 and show_headers:
             out.append(rule)
-    if len(cells) > 1:
+    if len(cells) > 1 or not show_headers:
         out.append(rule)
     return "\n".join(out) + "\n"
 
 
 def format_list(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table",
-                columns: Sequence[str] = ()) -> str:
+                columns: Sequence[str] = (), no_headers: bool = False) -> str:
     keep = select(headers, columns)
     heads = [headers[i] for i in keep]
     body = [[r[i] for i in keep] for r in rows]
     if fmt == "table":
-        return render_table(heads, body)
+        return render_table(heads, body, show_headers=not no_headers)
     if fmt in ("json", "yaml"):
         return dump([dict(zip(heads, r)) for r in body], fmt)
     if fmt == "value":
@@ -133,7 +140,8 @@ def format_list(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str 
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-        writer.writerow(heads)
+        if not no_headers:
+            writer.writerow(heads)
         for r in body:
             writer.writerow([v if isinstance(v, (int, float)) and not isinstance(v, bool) else flatten(v)
                              for v in r])
@@ -177,7 +185,8 @@ def dump(data: Any, fmt: str) -> str:
 
 
 def print_list(args: argparse.Namespace, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    sys.stdout.write(format_list(headers, rows, getattr(args, "format", "table"), getattr(args, "columns", ())))
+    sys.stdout.write(format_list(headers, rows, getattr(args, "format", "table"), getattr(args, "columns", ()),
+                                 getattr(args, "no_headers", False)))
 
 
 def print_show(args: argparse.Namespace, fields: dict[str, Any]) -> None:

@@ -176,7 +176,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     log.add_argument("name")
     log.add_argument("--lines", type=int, default=None, help="only the last N lines")
     connection_args(log)
-    log.set_defaults(func=run(_console_log))
+    log.set_defaults(func=run(console_log))
 
     event = verbs.add_parser("event", help="server events (actions)")
     everbs = event.add_subparsers(dest="event_command", metavar="VERB")
@@ -761,7 +761,7 @@ def console_fallback(server: dict, evs: list[dict], reason: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _console_log(args: argparse.Namespace) -> int:
+def console_log(args: argparse.Namespace) -> int:
     from kubernetes.client.rest import ApiException
 
     custom, core = _apis(args)

@@ -51,16 +51,6 @@ WATCHED = {"servers": SERVERS, "flavors": FLAVORS, "images": IMAGES, "keypairs":
            "vms": objects.VM, "vmis": objects.VMI, "vmims": objects.VMIM}
 
 
-def _scheduler_config() -> SchedulerConfig:
-    path = os.environ.get("KUBESTACK_SCHEDULER_CONFIG")
-    if not path or not os.path.exists(path):
-        return SchedulerConfig()
-    import yaml
-
-    with open(path) as f:
-        return SchedulerConfig.model_validate(yaml.safe_load(f) or {})
-
-
 class ApiCluster:
     """The reconciler's `Cluster` port on the real API server: reads from the informers' stores
     (confirmed by a GET on a miss, since a watch may lag a create), writes with the client."""
@@ -177,7 +167,7 @@ class ApiCluster:
 
 class ServerController:
     def __init__(self) -> None:
-        config = _scheduler_config()
+        config = SchedulerConfig.from_env()
         self.cache = HostCache(config)
         self.scheduler = Scheduler(self.cache, config)
         backend = os.environ.get("KUBESTACK_VM_ACTIONS", Backend.SUBRESOURCE.value)

@@ -8,10 +8,13 @@ string: ``SchedulerConfig.from_dict({"enabled_filters": "ComputeFilter,RamFilter
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CONFIG_ENV = "KUBESTACK_SCHEDULER_CONFIG"
 
 __all__ = [
     "DEFAULT_FILTERS", "PLACEMENT_FILTERS", "DEFAULT_WEIGHERS", "PciAlias", "SchedulerConfig",
@@ -138,6 +141,18 @@ class SchedulerConfig(BaseModel):
     def from_dict(cls, data: Mapping[str, Any] | None) -> SchedulerConfig:
         """Build from a ConfigMap-like mapping (string values are parsed)."""
         return cls.model_validate(dict(data or {}))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> SchedulerConfig:
+        """The operator's configuration: the YAML file ``$KUBESTACK_SCHEDULER_CONFIG`` names
+        (the chart mounts its ConfigMap there), else the defaults. The CLI reads the same."""
+        path = environ.get(CONFIG_ENV)
+        if not path or not os.path.exists(path):
+            return cls()
+        import yaml
+
+        with open(path) as f:
+            return cls.model_validate(yaml.safe_load(f) or {})
 
     @property
     def filter_pipeline(self) -> tuple[str, ...]:
