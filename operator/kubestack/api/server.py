@@ -371,6 +371,9 @@ class ServerStatus(StatusBase):
     last_reboot_request_id: str | None = None
     last_rebuild_request_id: str | None = None
     last_migrate_request_id: str | None = None
+    migration_target: str | None = Field(
+        default=None, description="The host a live migration in progress moves the server to: "
+                                  "its room there stays claimed until the migration ends.")
     key_name: str | None = Field(default=None, description="The key pair whose key the server was given.")
     key_data: str | None = Field(
         default=None, max_length=16384,

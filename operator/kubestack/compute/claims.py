@@ -68,6 +68,10 @@ def record_claim(ctx: Context, server: Mapping[str, Any]) -> None:
         host, instance_id(server), usage(FlavorSnapshot.model_validate(flavor)), project=ns,
         building=st.get("status") == ServerState.BUILD,
         group=group_key(ns, group) if group else None)
+    if st.get("migrationTarget") and st["migrationTarget"] != host:
+        # a live migration in progress holds its target until it ends (migration.migrate)
+        ctx.cache.add_instance(st["migrationTarget"], instance_id(server) + "#target",
+                               usage(FlavorSnapshot.model_validate(flavor)), project=ns)
     resize = st.get("resize") or {}
     if st.get("status") == ServerState.VERIFY_RESIZE and resize.get("oldHost"):
         # Nova keeps the source allocation until the resize is confirmed

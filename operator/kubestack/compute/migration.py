@@ -48,7 +48,7 @@ def migrate(ctx: Context, server, model: Server, vm, vmi, out: Outcome) -> bool:
             # KubeVirt's LiveUpdate rollout propagates the template's nodeSelector to the
             # running VMI; the migration's target pod then lands on the new host
             ctx.cluster.patch_vm(ns, name, pin(target))
-            st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
+            st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING, migrationTarget=target)
             out.events.append(("Normal", "Migrating", f"Live-migrating from {st['host']} to {target}"))
         elif _selected_host(vmi) == target:
             # step 2: the VMI carries the new selector; start the migration
@@ -60,7 +60,7 @@ def migrate(ctx: Context, server, model: Server, vm, vmi, out: Outcome) -> bool:
                              "labels": {"kubestack.io/server": name}},
                 "spec": {"vmiName": name},
             })
-            st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING)
+            st.update(status=ServerState.MIGRATING, taskState=TaskState.MIGRATING, migrationTarget=target)
         out.requeue_after = 1.0
         return True
     phase = (mig.get("status") or {}).get("phase")
@@ -69,14 +69,15 @@ def migrate(ctx: Context, server, model: Server, vm, vmi, out: Outcome) -> bool:
         land(ctx, uid, ns, target, FlavorSnapshot.model_validate(st["flavor"]))
         old = st["host"]
         st.update(host=target, hypervisorHostname=target, lastMigrateRequestId=req.request_id,
-                  status=ServerState.ACTIVE, taskState=None)
+                  status=ServerState.ACTIVE, taskState=None, migrationTarget=None)
         st["availabilityZone"] = host_zone(ctx, target)
         out.events.append(("Normal", "Migrated", f"Live-migrated from {old} to {target}"))
         return False
     if phase == "Failed":
         ctx.scheduler.release(uid + "#target")
         ctx.cluster.patch_vm(ns, name, pin(st["host"]))
-        st.update(lastMigrateRequestId=req.request_id, status=ServerState.ACTIVE, taskState=None)
+        st.update(lastMigrateRequestId=req.request_id, status=ServerState.ACTIVE, taskState=None,
+                  migrationTarget=None)
         reason = ((mig.get("status") or {}).get("migrationState") or {}).get("failureReason") or "failed"
         error(out, 500, f"Live migration failed: {reason}", reason="MigrationFailed", keep_status=True)
         st["status"] = ServerState.ACTIVE

@@ -237,6 +237,37 @@ def _active(cluster, rec) -> dict:
     return body
 
 
+def test_a_live_migrations_target_stays_claimed_across_an_operator_restart():
+    cluster, rec = world()
+    body = _active(cluster, rec)
+    source = body["status"]["host"]
+    target = "h2" if source == "h1" else "h1"
+    body["spec"]["migrate"] = {"requestId": "m1", "live": True}
+    body["metadata"]["generation"] = 2
+    body["status"] = stored(rec.reconcile(body).status)  # target claimed, VM pointed at it
+    assert body["status"]["migrationTarget"] == target
+    vm = cluster.objects[("VirtualMachine", "demo", "web")]
+    vm["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": target}
+    cluster.objects[("VirtualMachineInstance", "demo", "web")]["spec"] = {
+        "nodeSelector": {"kubernetes.io/hostname": target}}
+    body["status"] = stored(rec.reconcile(body).status)  # the migration is created
+    assert "create VirtualMachineInstanceMigration" in cluster.writes
+
+    # a restarted operator rebuilds its cache from the statuses: the target's room is held
+    cache = HostCache()
+    for n in ("h1", "h2"):
+        cache.upsert_node(node(n))
+    restarted = ServerReconciler(cluster, Scheduler(cache, seed=1), NoActions())
+    restarted.record_claim(body)
+    assert cache.instance("uid-web#target").host == target and cache.instance("uid-web").host == source
+
+    (mig,) = [o for (kind, _ns, _n), o in cluster.objects.items() if kind == "VirtualMachineInstanceMigration"]
+    mig["status"] = {"phase": "Succeeded"}
+    body["status"] = stored(restarted.reconcile(body).status)
+    assert body["status"]["host"] == target and "migrationTarget" not in body["status"]
+    assert cache.instance("uid-web").host == target and cache.instance("uid-web#target") is None
+
+
 def test_a_missing_image_or_flavor_on_a_built_server_is_refused_and_changes_nothing():
     cluster, rec = world()
     body = _active(cluster, rec)
