@@ -73,8 +73,8 @@ def record_claim(ctx: Context, server: Mapping[str, Any]) -> None:
         ctx.cache.add_instance(st["migrationTarget"], instance_id(server) + "#target",
                                usage(FlavorSnapshot.model_validate(flavor)), project=ns)
     resize = st.get("resize") or {}
-    if st.get("status") == ServerState.VERIFY_RESIZE and resize.get("oldHost"):
-        # Nova keeps the source allocation until the resize is confirmed
+    if st.get("status") in (ServerState.RESIZE, ServerState.VERIFY_RESIZE) and resize.get("oldHost"):
+        # Nova keeps the source allocation from the resize until it is confirmed
         old = ctx.cluster.flavor(resize.get("oldFlavor") or "")
         if old is not None:
             ctx.cache.add_instance(resize["oldHost"], instance_id(server) + "#source",

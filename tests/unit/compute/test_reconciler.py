@@ -268,6 +268,23 @@ def test_a_live_migrations_target_stays_claimed_across_an_operator_restart():
     assert cache.instance("uid-web").host == target and cache.instance("uid-web#target") is None
 
 
+def test_a_resize_in_progress_keeps_its_source_claimed_across_an_operator_restart():
+    cluster, rec = world()
+    cluster.objects[("Flavor", "", "m2")] = {"metadata": {"name": "m2"}, "spec": {"vcpus": 4, "ram": 4096, "disk": 10}}
+    body = _active(cluster, rec)
+    source = body["status"]["host"]
+    body["spec"]["flavor"] = "m2"
+    body["metadata"]["generation"] = 2
+    body["status"] = stored(rec.reconcile(body).status)
+    assert body["status"]["status"] == "RESIZE" and body["status"]["resize"]["oldHost"] == source
+    cache = HostCache()
+    for n in ("h1", "h2"):
+        cache.upsert_node(node(n))
+    ServerReconciler(cluster, Scheduler(cache, seed=1), NoActions()).record_claim(body)
+    assert cache.instance("uid-web#source").host == source
+    assert cache.instance("uid-web").host == body["status"]["host"]
+
+
 def test_a_missing_image_or_flavor_on_a_built_server_is_refused_and_changes_nothing():
     cluster, rec = world()
     body = _active(cluster, rec)
