@@ -2,7 +2,8 @@
 resource from the stack's files and an OS::Heat::Stack become child Stacks whose outputs the
 parent reads; a changed nested property updates the child in place; a failing nested update
 rolls the child back with the parent; deleting the parent removes the nested stacks and their
-servers; a template that nests itself stops at Heat's depth limit; and the layout of the
+servers; a template that nests itself stops at Heat's depth limit; outputs a nested stack masks
+reach the parent real for its resources and masked in its status; and the layout of the
 lecture's WebAppStatic.yaml (a network tier, a database tier, groups of app and web tiers)."""
 
 from __future__ import annotations
@@ -179,6 +180,84 @@ def test_a_template_that_nests_itself_fails_at_the_depth_limit(cluster, kubestac
     assert deepest["status"]["resources"][0]["statusReason"] == "Recursion depth exceeds 5."
 
     custom(cluster).delete_namespaced_custom_object(G, V, namespace, "stacks", "loop")
+    wait_for(lambda: not _stacks(cluster, namespace), timeout=180, what="every stack deleted")
+
+
+# ---- secrets a nested stack masks, in a group of template resources -------------------------
+
+SECRET_MEMBER = """
+heat_template_version: 2016-10-14
+parameters:
+  password: {type: string, hidden: true, default: s3cret}
+  index: {type: string}
+resources:
+  sg:
+    type: OS::Neutron::SecurityGroup
+    properties: {description: {get_param: index}}
+outputs:
+  token: {value: {list_join: ["-", [{get_param: password}, {get_param: index}]]}}
+  name: {value: {get_resource: sg}}
+"""
+RELAY = """
+heat_template_version: 2016-10-14
+parameters:
+  token: {type: string}
+resources:
+  sg:
+    type: OS::Neutron::SecurityGroup
+    properties: {description: {get_param: token}}
+outputs:
+  echo: {value: {get_param: token}}
+"""
+SECRETS = {
+    "heat_template_version": "2016-10-14",
+    "resources": {
+        "tier": {"type": "OS::Heat::ResourceGroup", "properties": {"count": 2, "resource_def": {
+            "type": "lib/member.yaml", "properties": {"index": "%index%"}}}},
+        # the parent's own resources get the real values...
+        "consumer": {"type": "OS::Neutron::SecurityGroup", "properties": {
+            "description": {"get_attr": ["tier", "resource.1.token"]}}},
+        "relay": {"type": "OS::Heat::Stack", "properties": {
+            "template": {"get_file": "lib/relay.yaml"},
+            "parameters": {"token": {"get_attr": ["tier", "resource.0", "token"]}}}},
+    },
+    # ...and its status shows them masked, like the nested stacks' own
+    "outputs": {"tokens": {"value": {"get_attr": ["tier", "token"]}},
+                "second": {"value": {"get_attr": ["tier", "resource.1.token"]}},
+                "echo": {"value": {"get_attr": ["relay", "outputs", "echo"]}},
+                "name": {"value": {"get_attr": ["tier", "resource.1", "name"]}},
+                "refs": {"value": {"get_attr": ["tier", "refs"]}}},
+}
+
+
+def test_outputs_a_nested_stack_masks_reach_the_parent_real_for_its_resources_and_masked_in_its_status(
+        cluster, kubestack, namespace, capsys):
+    create_stack(cluster, namespace, "vault", SECRETS,
+                 files={"lib/member.yaml": SECRET_MEMBER, "lib/relay.yaml": RELAY})
+    s = wait_stack(cluster, namespace, "vault", "CREATE_COMPLETE", "CREATE_FAILED", "ROLLBACK_COMPLETE")
+    assert s["status"]["stackStatus"] == "CREATE_COMPLETE", s["status"]["stackStatusReason"]
+    mask = "******"
+    assert outputs(s) == {"tokens": mask, "second": mask, "echo": mask, "name": "vault-tier-1-sg",
+                          "refs": ["vault-tier-0", "vault-tier-1"]}
+    assert outputs(get(cluster, namespace, "stacks", "vault-tier-1"))["token"] == mask
+    # get_attr gave the parent's resources the real values
+    assert get(cluster, namespace, "securitygroups", "vault-consumer")["spec"]["description"] == "s3cret-1"
+    assert get(cluster, namespace, "securitygroups", "vault-relay-sg")["spec"]["description"] == "s3cret-0"
+    # the nested stack the parent passed one to masks it as a hidden parameter
+    relay = get(cluster, namespace, "stacks", "vault-relay")
+    assert relay["metadata"]["annotations"]["kubestack.io/secret-parameters"] == "token"
+    assert relay["status"]["parameters"] == {"token": mask} and outputs(relay) == {"echo": mask}
+    assert _parameters(cluster, namespace, relay) == {"token": "s3cret-0"}
+    # no Stack shows a value derived from the secret (the default is in the template's text),
+    # nor does the CLI
+    assert "s3cret-" not in json.dumps(_stacks(cluster, namespace))
+    capsys.readouterr()
+    assert cli_main(["stack", "output", "show", "vault", "--all", "-f", "json",
+                     "--kubeconfig", str(cluster.kubeconfig), "-n", namespace]) == 0
+    shown = capsys.readouterr().out
+    assert "s3cret" not in shown and mask in shown
+
+    custom(cluster).delete_namespaced_custom_object(G, V, namespace, "stacks", "vault")
     wait_for(lambda: not _stacks(cluster, namespace), timeout=180, what="every stack deleted")
 
 

@@ -16,13 +16,20 @@ work) and environment, no rollback of its own (the parent rolls it back, as Heat
 parent's timeout. The parent waits for it like for any child (`realize.readiness`) and reads
 its attributes from its status (:func:`attributes`). Heat's ``max_nested_stack_depth`` bounds
 how deep stacks nest, so a template that nests itself fails instead of growing forever.
+
+Secrets cross the boundary both ways without being shown. An output the child's status masks
+(:func:`masked_outputs`: derived from a hidden parameter or a generated secret) is an attribute
+with its real value, as Heat's ``get_attr`` gives it, read from the child's record (kept in its
+state Secret); the parent then masks what it derives from it (:func:`secret_attributes`).
+Parameters the parent passes a secret in are named on the child (:func:`secret_parameters`),
+which masks them and what derives from them as if they were hidden.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import realize as rz
 from .errors import HeatError, StackValidationFailed
@@ -38,6 +45,8 @@ HEAT_STACK = "OS::Heat::Stack"
 MAX_NESTED_DEPTH = 5
 #: how deep a child Stack is nested (on the child Stack object)
 DEPTH_ANNOTATION = "kubestack.io/nested-depth"
+#: the child's parameters that carry a secret of the parent (on the child Stack object)
+SECRET_PARAMETERS_ANNOTATION = rz.SECRET_PARAMETERS_ANNOTATION
 #: a template resource's output whose value ``get_resource`` gives (else the child's name)
 STACK_ID_OUTPUT = "OS::stack_id"
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".template")
@@ -60,6 +69,11 @@ def is_nested(type_name: str) -> bool:
 def depth(meta: Mapping[str, Any]) -> int:
     """How deep the Stack object with metadata ``meta`` is nested (0: a top-level stack)."""
     return int((meta.get("annotations") or {}).get(DEPTH_ANNOTATION) or 0)
+
+
+def secret_parameters(meta: Mapping[str, Any]) -> frozenset[str]:
+    """The parameters of the Stack object with metadata ``meta`` its parent passed a secret in."""
+    return frozenset(filter(None, ((meta.get("annotations") or {}).get(SECRET_PARAMETERS_ANNOTATION) or "").split(",")))
 
 
 def _template(source: str, what: str, path: list[str]) -> tuple[dict[str, Any], Template]:
@@ -153,9 +167,11 @@ def parameters_secret_name(physical_name: str, parameters: Mapping[str, str]) ->
 
 
 def child(parent: Stack, type_name: str, resource: str, physical_name: str, props: Mapping[str, Any],
-          ctx: rz.Context, deletion_policy: str, timeout_minutes: int) -> tuple[rz.Child, rz.Child | None]:
+          ctx: rz.Context, deletion_policy: str, timeout_minutes: int,
+          secret: Iterable[str] = ()) -> tuple[rz.Child, rz.Child | None]:
     """The child Stack of the nested stack ``resource`` of ``parent`` (``type_name``: its
-    resolved type; ``props``: its resolved properties) and the Secret with its parameters (None
+    resolved type; ``props``: its resolved properties; ``secret``: the parameters given a
+    secret, see `status.secret_parameters`) and the Secret with its parameters (None
     when it has none); the Secret is to exist before the Stack names it. Raises
     `realize.RealizeError` when it would nest deeper than ``MAX_NESTED_DEPTH``, `HeatError` when
     its template is not one."""
@@ -170,26 +186,50 @@ def child(parent: Stack, type_name: str, resource: str, physical_name: str, prop
         doc, tmpl = _template(_file(type_name, parent.files, path), f"template {type_name}", path)
         values, template_name = props, type_name
     params = parameters(tmpl, values)
-    secret = rz.secret_child(resource, parameters_secret_name(physical_name, params), params, ctx,
-                             deletion_policy) if params else None
-    spec = {"template": doc, "parametersSecretRef": {"name": secret.name} if secret else None,
+    params_secret = rz.secret_child(resource, parameters_secret_name(physical_name, params), params, ctx,
+                                    deletion_policy) if params else None
+    spec = {"template": doc, "parametersSecretRef": {"name": params_secret.name} if params_secret else None,
             "files": dict(parent.files),
             "environment": child_environment(parent.environment.raw, resource, template_name) or None,
             "rollback": False, "timeoutMinutes": timeout_minutes}
     c = rz.child("Stack", resource, physical_name, spec, ctx, deletion_policy)
     c.body["metadata"]["annotations"][DEPTH_ANNOTATION] = str(parent.nested_depth + 1)
-    return c, secret
+    hidden = sorted(set(secret) & set(params))
+    if hidden:
+        c.body["metadata"]["annotations"][SECRET_PARAMETERS_ANNOTATION] = ",".join(hidden)
+    return c, params_secret
 
 
-def attributes(type_name: str, obj: dict[str, Any] | None, physical_name: str) -> dict[str, Any]:
+def masked_outputs(obj: dict[str, Any] | None) -> list[str]:
+    """The keys of the outputs the nested Stack ``obj``'s status masks."""
+    return [o["key"] for o in ((obj or {}).get("status") or {}).get("outputs") or []
+            if o.get("value") == rz.MASK and o.get("error") == rz.SECRET_OUTPUT]
+
+
+def attributes(type_name: str, obj: dict[str, Any] | None, physical_name: str,
+               secret_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A nested stack's attributes from its Stack's status: a template resource's are its
-    outputs; an OS::Heat::Stack's ``outputs`` (all of them) and ``stack_name``."""
+    outputs; an OS::Heat::Stack's ``outputs`` (all of them) and ``stack_name``. An output the
+    status masks has its real value from ``secret_values`` (the child's record), and is left
+    out (not known yet) without one: the mask is never taken for a value."""
     outputs = {o["key"]: o.get("value") for o in ((obj or {}).get("status") or {}).get("outputs") or []}
+    for key in masked_outputs(obj):
+        if secret_values is not None and key in secret_values:
+            outputs[key] = secret_values[key]
+        else:
+            outputs.pop(key)
     if type_name == HEAT_STACK:
         return {"stack_name": physical_name, "outputs": outputs}
     return outputs
 
 
-__all__ = ["HEAT_STACK", "MAX_NESTED_DEPTH", "DEPTH_ANNOTATION", "STACK_ID_OUTPUT", "is_template", "is_nested",
-           "depth", "template_type", "parameters", "parameters_secret_name", "child_environment", "child",
-           "attributes"]
+def secret_attributes(type_name: str, keys: Iterable[str]) -> list[tuple[str, ...]]:
+    """The attribute paths the outputs ``keys`` of a nested stack of type ``type_name`` are
+    at: a template resource's own attribute, an OS::Heat::Stack's ``outputs`` entry."""
+    return [("outputs", k) if type_name == HEAT_STACK else (k,) for k in keys]
+
+
+__all__ = ["HEAT_STACK", "MAX_NESTED_DEPTH", "DEPTH_ANNOTATION", "SECRET_PARAMETERS_ANNOTATION", "STACK_ID_OUTPUT",
+           "is_template", "is_nested", "depth", "secret_parameters", "template_type", "parameters",
+           "parameters_secret_name", "child_environment", "child", "masked_outputs", "attributes",
+           "secret_attributes"]

@@ -43,7 +43,13 @@ POLICY_ANNOTATION = "kubestack.io/deletion-policy"
 FIELDS_ANNOTATION = "kubestack.io/stack-fields"
 #: a group member's index among its group's members
 MEMBER_LABEL = "kubestack.io/stack-member"
+#: on a nested Stack: its parameters whose values derive from a secret of its parent (a
+#: hidden parameter, a generated secret, an output the parent's own nested stack masks),
+#: comma-separated; the nested stack masks them as if they were hidden
+SECRET_PARAMETERS_ANNOTATION = "kubestack.io/secret-parameters"
 MASK = "******"
+#: the error of an output a stack's status masks
+SECRET_OUTPUT = "secret: derived from a hidden parameter or a generated secret"
 
 #: kind -> (API group/version, plural, namespaced)
 KINDS: dict[str, tuple[str, str, bool]] = {
@@ -647,13 +653,15 @@ def merge_diff(current: Any, desired: Any) -> Any:
 def update_patch(child: Child, obj: dict[str, Any]) -> dict[str, Any] | None:
     """The patch that brings ``obj``, the existing object of ``child``, to what the template
     gives: the spec fields the stack manages (keeping what other resources contributed) and
-    the annotations naming those fields and the deletion policy; None when it is there."""
+    the annotations naming those fields, the deletion policy and (of a nested Stack) the
+    parameters that carry secrets; None when it is there."""
     ann = obj["metadata"].get("annotations") or {}
     managed = set(filter(None, (ann.get(FIELDS_ANNOTATION) or "").split(",")))
     desired = merge_contributed(child.kind, child.spec, obj.get("spec") or {})
     patch = spec_patch(obj.get("spec") or {}, desired, managed, exact=child.kind in EXACT_KINDS)
     mine = child.body["metadata"]["annotations"]
-    annotations = {k: mine[k] for k in (FIELDS_ANNOTATION, POLICY_ANNOTATION) if ann.get(k) != mine[k]}
+    annotations = {k: mine.get(k) for k in (FIELDS_ANNOTATION, POLICY_ANNOTATION, SECRET_PARAMETERS_ANNOTATION)
+                   if ann.get(k) != mine.get(k)}
     body: dict[str, Any] = {}
     if patch:
         body["spec"] = patch
@@ -899,5 +907,5 @@ __all__ = ["Child", "Contribution", "Context", "Readiness", "RealizeError", "rea
            "update_patch", "subnet_networks", "flavor_name", "labels", "KINDS", "CONTRIBUTIONS", "DELETE_TIERS",
            "EXACT_KINDS", "STACK_LABEL", "RESOURCE_LABEL",
            "STACK_NAMESPACE_LABEL", "POLICY_ANNOTATION", "FIELDS_ANNOTATION", "MEMBER_LABEL", "SECRET_ATTRIBUTES",
-           "MASK",
+           "MASK", "SECRET_OUTPUT", "SECRET_PARAMETERS_ANNOTATION",
            "COMPLETE", "IN_PROGRESS", "FAILED"]

@@ -6,8 +6,9 @@ generation it is for, when it started, and the inputs — template, parameters, 
 environment and replacement names (``overrides``) — being applied (``target``) and of the
 last action that completed (``good``, what a rollback returns to). With them: the signals
 taken, the AutoScalingGroups' sizes (``capacity``) and members, the member names
-ResourceGroups gave up (``blacklist``), the entries contributed to other objects, and when
-each WaitCondition started waiting.
+ResourceGroups gave up (``blacklist``), the entries contributed to other objects, when
+each WaitCondition started waiting and, in a nested stack's, the real values of the outputs
+its status masks (``secret_outputs``, which its parent's ``get_attr`` reads).
 
 This module reads a record's inputs into the engine's :class:`Stack` (:func:`load`) and
 moves the record along: a new spec generation (:func:`start`, :func:`plan`), an action
@@ -57,6 +58,7 @@ def load(meta: Mapping[str, Any], inputs: dict, record: dict | None = None, exis
             stack.name_overrides[name] = rz.flavor_name(meta["namespace"], meta["name"], name)
     stack.name_overrides.update(inputs.get("overrides") or {})
     stack.nested_depth = nested.depth(meta)
+    stack.secret_parameters = nested.secret_parameters(meta)
     stack.group_members = {g: scaling.Members.from_dict(m) for g, m in (record.get("members") or {}).items()}
     stack.group_blacklist = {g: frozenset(names) for g, names in (record.get("blacklist") or {}).items()}
     return stack

@@ -9,8 +9,9 @@ OS::Heat::AutoScalingGroup:
   when the group's definition did not change; ``desired_capacity`` when the new definition
   gives one; otherwise the current size, moved into the new bounds.
 * :class:`Members` — which members a group keeps when it is resized. Heat removes the
-  oldest members first and gives new ones new names, so members carry ids in creation
-  order and an id is never given twice (an old member may still be going away).
+  failed members first, then the oldest, and gives new ones new names, so members carry ids
+  in creation order and an id is never given twice (an old member may still be going away);
+  :func:`failed_members` finds the failed ones among the stack's objects.
 * :func:`capacities_after_update` — capacity_after_update for every group of a stack.
 
 OS::Heat::ResourceGroup:
@@ -18,7 +19,10 @@ OS::Heat::ResourceGroup:
 * :func:`removal_blacklist` and :func:`group_indices` — ``removal_policies``: the members
   named in ``resource_list`` are removed and their names (indices) never used again, so a
   group of ``count`` members has the first ``count`` indices not blacklisted;
-  :func:`removal_blacklists` resolves them for every group of a stack.
+  :func:`removal_blacklists` resolves them for every group of a stack. A smaller ``count``
+  keeps the first ``count`` names whatever state their members are in: unlike an
+  AutoScalingGroup, Heat's ResourceGroup does not remove failed members first (name them in
+  ``removal_policies`` for that).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from . import realize as rz
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -104,10 +110,18 @@ class Members:
     ids: tuple[int, ...] = ()
     next_id: int = 0
 
-    def resized(self, size: int) -> "Members":
-        """The members after resizing to ``size``: the oldest go first, new ones get new ids."""
+    def resized(self, size: int, failed: Iterable[int] = ()) -> "Members":
+        """The members after resizing to ``size``: the ``failed`` ones go first, then the
+        oldest (Heat orders a group's members failed first, then by creation, and keeps the
+        last); those kept stay in creation order, and new ones get new ids."""
         size = max(0, size)
-        kept = self.ids if size >= len(self.ids) else self.ids[len(self.ids) - size:]
+        if size >= len(self.ids):
+            kept = self.ids
+        else:
+            bad = frozenset(failed)
+            order = [i for i in self.ids if i in bad] + [i for i in self.ids if i not in bad]
+            keep = frozenset(order[len(order) - size:]) if size else frozenset()
+            kept = tuple(i for i in self.ids if i in keep)
         start = max([self.next_id] + [i + 1 for i in self.ids])
         added = tuple(range(start, start + size - len(kept)))
         return Members(kept + added, start + len(added))
@@ -119,6 +133,25 @@ class Members:
     def from_dict(cls, data: Mapping[str, Any] | None) -> "Members":
         data = data or {}
         return cls(tuple(int(i) for i in data.get("ids") or ()), int(data.get("next") or 0))
+
+
+def failed_members(stack: Stack, children: Mapping[tuple[str, str], dict]) -> dict[str, frozenset[int]]:
+    """The ids of each AutoScalingGroup's members (as last resized) whose objects, among the
+    stack's ``children`` (by (kind, name)), failed (`realize.readiness`): the members Heat
+    removes first when the group shrinks and leaves out of the group's attributes."""
+    out: dict[str, frozenset[int]] = {}
+    for group, d in stack.defs.items():
+        if d.rtype.name != "OS::Heat::AutoScalingGroup" or not d.enabled or group not in stack.group_members:
+            continue
+        mtype = stack.member_type(group)
+        if mtype is None or mtype.kind is None:
+            continue
+        failed = frozenset(i for i in stack.group_members[group].ids
+                           if rz.readiness(mtype.name, children.get((mtype.kind, stack.physical_name(group, i))))
+                           .state == rz.FAILED)
+        if failed:
+            out[group] = failed
+    return out
 
 
 def removal_blacklist(policies: Sequence[Mapping[str, Any]] | None, mode: str, current: Iterable[str],
@@ -172,5 +205,5 @@ def group_indices(count: int, blacklist: Iterable[str] = ()) -> list[int]:
 
 
 __all__ = ["adjusted_capacity", "cooldown_over", "capacity_after_update", "capacities_after_update",
-           "initial_capacity", "Members", "removal_blacklist", "removal_blacklists", "group_indices",
+           "initial_capacity", "Members", "failed_members", "removal_blacklist", "removal_blacklists", "group_indices",
            "CHANGE_IN_CAPACITY", "EXACT_CAPACITY", "PERCENT_CHANGE_IN_CAPACITY"]

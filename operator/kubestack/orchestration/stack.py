@@ -82,8 +82,14 @@ class Stack:
         self.group_members: dict[str, Members] = {}
         #: member names ResourceGroups no longer use (removal_policies; kept by the controller)
         self.group_blacklist: dict[str, frozenset[str]] = {}
+        #: the ids of AutoScalingGroups' members whose objects failed (found by the controller,
+        #: `scaling.failed_members`): a shrinking group removes them first, and its attributes
+        #: leave them out, as Heat's do
+        self.group_failed: dict[str, frozenset[int]] = {}
         #: how deep this stack is nested in others (0: a top-level stack; see `nested`)
         self.nested_depth = 0
+        #: parameters the parent stack passed a secret in: masked like hidden ones (see `nested`)
+        self.secret_parameters: frozenset[str] = frozenset()
         self._template_types: dict[str, ResourceType] = {}
         self.params = resolve_parameters(template.parameters, parameters, environment.parameters,
                                          environment.parameter_defaults, exists,
@@ -195,24 +201,41 @@ class Stack:
 
     def _group_attr(self, d: ResourceDef, attribute: str, rest: list[Any], path: list[str],
                     snippet: Unresolved) -> Any:
+        """A group's attribute, as Heat resolves it: ``resource.<n>`` (a member's reference)
+        and ``resource.<n>.<attribute>`` or ``resource.<n>, <attribute>`` (a member's attribute:
+        for a member that is a nested stack, one of its outputs); the group's own attributes
+        (``refs``, ``refs_map``, ``attributes``/``outputs``, ``outputs_list``...); any other
+        name, on a ResourceGroup, is the list of that attribute of each member."""
         member_type = self._member_type(d)
+        asg = d.rtype.name == ASG
         m = re.match(r"^resource\.(\d+)(?:\.(.+))?$", attribute)
-        known = self._known_attrs(d.name)
-        members = known.get("members")
-        if m is None and attribute not in d.rtype.attributes:
+        own = m is None and attribute in d.rtype.attributes
+        if m is None and not own:
             if not d.rtype.passthrough_attributes or (member_type and attribute not in member_type.attributes):
                 raise InvalidTemplateAttribute(d.name, attribute, path)
+        if m is not None and member_type is not None:
+            sub = m.group(2) if m.group(2) is not None else (rest[0] if rest else None)
+            if sub is not None and (not isinstance(sub, str) or sub not in member_type.attributes):
+                raise InvalidTemplateAttribute(d.name, f"resource.{m.group(1)}.{sub}", path)
+        known = self._known_attrs(d.name)
+        members = known.get("members")
         if members is None:
             return snippet
         ids = self.member_ids(d.name, len(members))
-        refs = [self._member_ref(d, member_type, i, a) for i, a in zip(ids, members)]
+        pairs = list(zip(ids, members))
+        if asg:
+            # an AutoScalingGroup's attributes leave out its failed members, as Heat's do
+            failed = self.group_failed.get(d.name, frozenset())
+            pairs = [(i, a) for i, a in pairs if i not in failed]
+        ids, members = [i for i, _ in pairs], [a for _, a in pairs]
+        refs = [self._member_ref(d, member_type, i, a) for i, a in pairs]
         # a ResourceGroup's maps are keyed by index, an AutoScalingGroup's by member name
-        keys = [self.physical_name(d.name, i) for i in ids] if d.rtype.name == ASG else [str(i) for i in ids]
+        keys = [self.physical_name(d.name, i) for i in ids] if asg else [str(i) for i in ids]
         if m:
             # resource.<name>: a ResourceGroup's member of that index (its name), an
             # AutoScalingGroup's member at that position
             wanted = int(m.group(1))
-            i = wanted if d.rtype.name == ASG else (ids.index(wanted) if wanted in ids else len(members))
+            i = wanted if asg else (ids.index(wanted) if wanted in ids else len(members))
             if i >= len(members):
                 raise InvalidTemplateAttribute(d.name, attribute, path)
             sub = m.group(2)
@@ -220,7 +243,11 @@ class Stack:
                 return refs[i]
             if sub is None:
                 sub, rest = rest[0], rest[1:]
-            return self._select(members[i].get(sub), rest, path)
+            if sub not in members[i]:
+                return snippet  # that member's attribute is not known yet
+            return self._select(members[i][sub], rest, path)
+        if not own:
+            return [self._select(a.get(attribute), rest, path) for a in members]
         if attribute == "refs":
             return self._select(refs, rest, path)
         if attribute == "refs_map":
@@ -257,8 +284,15 @@ class Stack:
         return group_indices(count, self.group_blacklist.get(name, ()))
 
     def resized_members(self, name: str, count: int) -> Members:
-        """An AutoScalingGroup's members once it has ``count``, for the controller to keep."""
-        return self.group_members.get(name, Members()).resized(count)
+        """An AutoScalingGroup's members once it has ``count``, for the controller to keep:
+        a shrink removes the failed members first, then the oldest."""
+        return self.group_members.get(name, Members()).resized(count, self.group_failed.get(name, frozenset()))
+
+    def member_type(self, name: str) -> ResourceType | None:
+        """The type of a group's members (None when it is not a group or its members' type is
+        not known yet)."""
+        d = self.defs[name]
+        return self._member_type(d) if d.rtype.group else None
 
     def _member_type(self, d: ResourceDef) -> ResourceType | None:
         key = "resource_def" if d.rtype.name == "OS::Heat::ResourceGroup" else "resource"

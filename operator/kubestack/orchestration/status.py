@@ -1,12 +1,14 @@
 """A Stack's status (pure): ``stackStatus`` and its reason, the Ready condition, the resource
 rows, the outputs and the parameters, with what is secret masked (hidden parameters, values
-derived from them or from a generated secret), and the Event a new ``stackStatus`` posts."""
+derived from them, from a generated secret or from an output a nested stack masks), and the
+Event a new ``stackStatus`` posts. A nested stack masks as hidden the parameters its parent
+gave a secret (`secret_parameters`)."""
 
 from __future__ import annotations
 
 import copy
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from kubestack.k8s.conditions import now, set_condition
 
@@ -15,6 +17,7 @@ from .errors import HeatError
 from .parameters import masked
 from .stack import dns_name
 from .template import Template
+from .versions import ALL_FUNCTIONS
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -63,54 +66,129 @@ def transition_event(current: dict, desired: dict) -> tuple[str, str, str] | Non
             f"Stack {desired['stackStatus']}: {desired.get('stackStatusReason') or ''}".strip(": "))
 
 
-def input_parameters(inputs: dict | None) -> dict | None:
-    """The parameters of a record's inputs as status shows them, hidden ones masked; every one
-    masked when the template does not parse (which are hidden cannot be told then, and status
-    must never show a secret); None without inputs."""
+def input_parameters(inputs: dict | None, secret: Iterable[str] = ()) -> dict | None:
+    """The parameters of a record's inputs as status shows them, hidden ones (and ``secret``:
+    those the parent stack passed a secret in) masked; every one masked when the template does
+    not parse (which are hidden cannot be told then, and status must never show a secret);
+    None without inputs."""
     if inputs is None:
         return None
     try:
         tmpl = Template.parse(inputs["template"])
     except HeatError:
         return {k: "******" for k in inputs["parameters"]}
-    return {k: str(v) for k, v in masked(tmpl.parameters, inputs["parameters"]).items()}
+    secret = frozenset(secret)
+    return {k: rz.MASK if k in secret else str(v) for k, v in masked(tmpl.parameters, inputs["parameters"]).items()}
 
 
 def parameters(stack: Stack) -> dict[str, str]:
-    """The stack's resolved parameters as status shows them: hidden ones masked, values that
-    are not strings as JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(v)
+    """The stack's resolved parameters as status shows them: hidden ones (and those its parent
+    passed a secret in) masked, values that are not strings as JSON."""
+    return {k: rz.MASK if k in stack.secret_parameters else v if isinstance(v, str) else json.dumps(v)
             for k, v in masked(stack.template.parameters, stack.params).items()}
 
 
-def outputs(stack: Stack, attrs: dict[str, dict[str, Any]], secret_attrs: set[tuple[str, str]]) -> list[dict]:
-    """The stack's outputs for status. One whose value comes from a secret attribute
-    (``secret_attrs``: (resource, attribute), see `realize.SECRET_ATTRIBUTES`) or a hidden
-    parameter is masked."""
-    values = stack.outputs(attrs)
+_SECRET = "\x00secret\x00"
+#: (resource, attribute, key within the attribute...): where a secret attribute is
+Path = tuple[str, ...]
+
+
+def _hidden(stack: Stack) -> set[str]:
+    return {n for n, s in stack.template.parameters.items() if s.hidden} | set(stack.secret_parameters)
+
+
+def _marked(attrs: dict[str, dict[str, Any]], secret_attrs: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """``attrs`` with the values at ``secret_attrs`` (in each member, for a group) replaced by
+    a marker: what changes with them derives from a secret."""
     marked = copy.deepcopy(attrs)
-    for res, attr in secret_attrs:
+    for res, *path in secret_attrs:
         entry = marked.get(res) or {}
-        if "members" in entry:
-            for m in entry["members"]:
-                if attr in m:
-                    m[attr] = "\x00secret\x00"
-        elif attr in entry:
-            entry[attr] = "\x00secret\x00"
-    probe = stack.outputs(marked) if secret_attrs else values
-    hidden = {n for n, s in stack.template.parameters.items() if s.hidden}
+        for target in entry["members"] if "members" in entry else [entry]:
+            for key in path[:-1]:
+                target = target.get(key) if isinstance(target, dict) else None
+            if isinstance(target, dict) and path and path[-1] in target:
+                target[path[-1]] = _SECRET
+    return marked
+
+
+def outputs_and_secrets(stack: Stack, attrs: dict[str, dict[str, Any]],
+                        secret_attrs: Iterable[Path]) -> tuple[list[dict], dict[str, Any]]:
+    """The stack's outputs for status, and the real values of those it masks. One is masked
+    when its value comes from a secret attribute (``secret_attrs``: (resource, attribute,
+    [key...]) — `realize.SECRET_ATTRIBUTES`, a nested stack's masked outputs), a hidden
+    parameter or one the parent passed a secret in."""
+    secret_attrs = set(secret_attrs)
+    values = stack.outputs(attrs)
+    probe = stack.outputs(_marked(attrs, secret_attrs)) if secret_attrs else values
+    hidden = _hidden(stack)
     descriptions = stack.output_descriptions()
-    out = []
+    out, secrets = [], {}
     for key, value in values.items():
         secret = probe.get(key) != value or _uses_params(stack.template.outputs[key].get("value"), hidden)
         entry: dict[str, Any] = {"key": key, "description": descriptions.get(key) or None}
         if secret:
             entry["value"] = rz.MASK
-            entry["error"] = "secret: derived from a hidden parameter or a generated secret"
+            entry["error"] = rz.SECRET_OUTPUT
+            secrets[key] = value
         else:
             entry["value"] = value
         out.append({k: v for k, v in entry.items() if v is not None})
-    return out
+    return out, secrets
+
+
+def outputs(stack: Stack, attrs: dict[str, dict[str, Any]], secret_attrs: Iterable[Path]) -> list[dict]:
+    """The stack's outputs for status (see `outputs_and_secrets`)."""
+    return outputs_and_secrets(stack, attrs, secret_attrs)[0]
+
+
+def secret_parameters(stack: Stack, name: str, attrs: dict[str, dict[str, Any]],
+                      secret_attrs: Iterable[Path]) -> frozenset[str]:
+    """The parameters of the nested stack ``name`` (of each member, for a group of nested
+    stacks) that are given a secret: a value that derives from a hidden parameter, one the
+    parent was passed a secret in, or a secret attribute (see `outputs_and_secrets`). The
+    nested stack masks them as it masks its hidden ones."""
+    d = stack.defs[name]
+    rtype = stack.member_type(name) if d.rtype.group else d.rtype
+    if rtype is None or rtype.kind != "Stack":
+        return frozenset()
+    secret_attrs = set(secret_attrs)
+    hidden = _hidden(stack)
+    if not secret_attrs and not hidden:
+        return frozenset()
+    raw = d.raw.get("properties") or {}
+    if d.rtype.group:
+        spec = raw.get("resource_def", raw.get("resource"))
+        raw = spec.get("properties") if isinstance(spec, dict) else spec
+    heat_stack = rtype.name == "OS::Heat::Stack"
+    if heat_stack:
+        raw = raw.get("parameters") if isinstance(raw, dict) else raw
+
+    def values(with_attrs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        if d.rtype.group:
+            found = [m.properties for m in stack.members(name, with_attrs)]
+        else:
+            found = [stack.resolve(name, with_attrs)]
+        return [(p.get("parameters") if heat_stack else p) or {} for p in found]
+
+    real = values(attrs)
+    names = {k for p in real if isinstance(p, dict) for k in p}
+    out: set[str] = set()
+    if isinstance(raw, dict) and not (len(raw) == 1 and next(iter(raw)) in ALL_FUNCTIONS):
+        out = {k for k, v in raw.items() if _uses_params(v, hidden)}
+    elif _uses_params(raw, hidden):  # the whole map from a function of a hidden parameter
+        return frozenset(names)
+    if secret_attrs:
+        try:
+            probe = values(_marked(attrs, secret_attrs))
+        except HeatError:
+            return frozenset(names)
+        if len(probe) != len(real):
+            return frozenset(names)
+        for r, p in zip(real, probe):
+            if not isinstance(r, dict) or not isinstance(p, dict):
+                return frozenset(names)
+            out |= {k for k in set(r) | set(p) if r.get(k) != p.get(k)}
+    return frozenset(out)
 
 
 def _uses_params(value: Any, names: set[str]) -> bool:
@@ -130,4 +208,5 @@ def _uses_params(value: Any, names: set[str]) -> bool:
     return False
 
 
-__all__ = ["state_secret_name", "status_for", "transition_event", "input_parameters", "parameters", "outputs"]
+__all__ = ["state_secret_name", "status_for", "transition_event", "input_parameters", "parameters", "outputs",
+           "outputs_and_secrets", "secret_parameters"]

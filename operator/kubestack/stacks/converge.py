@@ -16,6 +16,7 @@ from kubestack.orchestration import realize as rz
 from kubestack.orchestration.resources import generate_random_string
 from kubestack.orchestration.stack import Stack
 
+from . import state_secret
 from .cluster import Cluster, Conflict, Key, Refused
 
 
@@ -32,7 +33,8 @@ class Pass:
         self.ns = meta["namespace"]
         self.ctx = rz.Context(namespace=self.ns, stack=meta["name"], owner=owner_reference(body))
         self.attrs: dict[str, dict] = {}
-        self.secret_attrs: set[tuple[str, str]] = set()
+        #: (resource, attribute, [key...]) of the attributes whose values are secrets
+        self.secret_attrs: set[tuple[str, ...]] = set()
         self.rows: list[dict] = []
         self.wanted: set[Key] = set()
         self.contributions: dict[str, dict] = {}
@@ -43,9 +45,12 @@ class Pass:
         self.previous_rows = {r.get("name"): r for r in (body.get("status") or {}).get("resources") or []}
         #: a nested stack has its parent's timeout (Heat's timeout_mins)
         self.timeout_minutes = int((body.get("spec") or {}).get("timeoutMinutes") or 60)
+        self._computed_outputs: tuple[list[dict], dict] | None = None
 
     def run(self) -> None:
         stack = self.stack
+        # a shrinking AutoScalingGroup removes its failed members first
+        stack.group_failed = scaling.failed_members(stack, self.children)
         self.ctx.subnet_networks.update(rz.subnet_networks(stack))
         complete: set[str] = set()
         for name in stack.resources_in_order():
@@ -72,7 +77,18 @@ class Pass:
                     self.failure = lifecycle.resource_failed(self.action, row, reason)
 
     def outputs(self) -> list[dict]:
-        return status.outputs(self.stack, self.attrs, self.secret_attrs)
+        """The outputs for status, what is secret masked (once `run` is over)."""
+        return self._outputs()[0]
+
+    def secret_outputs(self) -> dict:
+        """The real values of the outputs status masks (a parent stack reads them from the
+        record of its nested stack)."""
+        return self._outputs()[1]
+
+    def _outputs(self) -> tuple[list[dict], dict]:
+        if self._computed_outputs is None:
+            self._computed_outputs = status.outputs_and_secrets(self.stack, self.attrs, self.secret_attrs)
+        return self._computed_outputs
 
     # -- one resource ---------------------------------------------------------------------
     def _resource(self, name: str) -> tuple[str, str]:
@@ -100,10 +116,12 @@ class Pass:
         return self._child(name, t, physical, props, d.deletion_policy)
 
     def _child(self, name: str, t: str, physical: str, props: dict, policy: str,
-               member: int | None = None) -> tuple[str, str]:
+               member: int | None = None, secret: frozenset[str] | None = None) -> tuple[str, str]:
         if nested.is_nested(t):
+            if secret is None:  # the parameters given a secret (a group's members': given)
+                secret = status.secret_parameters(self.stack, name, self.attrs, self.secret_attrs)
             child, params = nested.child(self.stack, t, name, physical, props, self.ctx, policy,
-                                         self.timeout_minutes)
+                                         self.timeout_minutes, secret)
             if params is not None:  # before the Stack names it; content-named, so never patched
                 self.wanted.add((params.kind, params.name))
                 if (params.kind, params.name) not in self.children:
@@ -125,8 +143,9 @@ class Pass:
             patch = rz.update_patch(child, obj)
             if patch is not None:
                 obj = self.children[key] = self.cluster.patch(child.kind, child.namespace, child.name, patch)
+        unknown: list[str] = []
         if nested.is_nested(t):
-            attrs = nested.attributes(t, obj, physical)
+            attrs, unknown = self._nested_attributes(name, t, obj, physical)
         else:
             attrs = self._attributes(name, t, obj, physical, props)
         if member is None:
@@ -134,7 +153,21 @@ class Pass:
         else:
             self.attrs.setdefault(name, {"members": []})["members"].append(attrs)
         r = rz.readiness(t, obj)
+        if r.state == rz.COMPLETE and unknown:
+            return rz.IN_PROGRESS, f"waiting for the nested stack's outputs {', '.join(unknown)}"
         return r.state, r.reason
+
+    def _nested_attributes(self, name: str, t: str, obj: dict, physical: str) -> tuple[dict, list[str]]:
+        """A nested stack's attributes, the outputs its status masks with their real values
+        from its record (marked secret here in turn), and the masked outputs whose values
+        are not there yet."""
+        masked = nested.masked_outputs(obj)
+        values: dict = {}
+        if masked:
+            values = (state_secret.peek(self.cluster, obj) or {}).get("secret_outputs") or {}
+            for path in nested.secret_attributes(t, masked):
+                self.secret_attrs.add((name, *path))
+        return nested.attributes(t, obj, physical, values), [k for k in masked if k not in values]
 
     def _attributes(self, name: str, t: str, obj: dict, physical: str, props: dict) -> dict:
         """The Heat attributes of a child of one of kubestack's types, with those kept in
@@ -163,6 +196,9 @@ class Pass:
 
     def _group(self, name: str, d) -> tuple[str, str]:
         members = self.stack.members(name, self.attrs)
+        mtype = self.stack.member_type(name)
+        secret = status.secret_parameters(self.stack, name, self.attrs, self.secret_attrs) \
+            if mtype is not None and nested.is_nested(mtype.name) else None
         self.attrs[name] = {"members": []}
         if d.rtype.name == "OS::Heat::AutoScalingGroup":
             self.members[name] = self.stack.resized_members(name, len(members))
@@ -172,8 +208,11 @@ class Pass:
                 raise rz.RealizeError(f"{m.type} cannot be a group member")
             if not m.resolved:
                 states.append(rz.IN_PROGRESS)
+                # its attributes are not known: the others keep their places
+                self.attrs[name]["members"].append({})
                 continue
-            s, r = self._child(name, m.type, m.physical_name, m.properties, d.deletion_policy, member=i)
+            s, r = self._child(name, m.type, m.physical_name, m.properties, d.deletion_policy, member=i,
+                               secret=secret)
             states.append(s)
             if s == rz.FAILED:
                 reasons.append(f"{m.name}: {r}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 
 from kubestack.k8s.objects import status_diff
-from kubestack.orchestration import HeatError, lifecycle, record, signals, status
+from kubestack.orchestration import HeatError, lifecycle, nested, record, signals, status
 from kubestack.runtime.workqueue import Requeue
 
 from . import inputs, state_secret
@@ -93,7 +93,7 @@ def _drive(cluster: Cluster, body: dict, state: dict) -> None:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     action, result = state["action"], state["result"]
     target = state.get("target")
-    params = status.input_parameters(target)
+    params = status.input_parameters(target, nested.secret_parameters(body["metadata"]))
     if result == "FAILED":
         # nothing moves until the spec changes (or the stack is deleted)...
         _report(cluster, body, action, "FAILED", state.get("reason") or "", params=params)
@@ -124,7 +124,13 @@ def _drive(cluster: Cluster, body: dict, state: dict) -> None:
         p = Pass(cluster, body, stack, state, children, action)
         p.run()
         wanted, keep, done, failure = p.wanted, p.contributions, p.done, p.failure
-    save()  # signals taken, wait conditions' start times
+    # a nested stack keeps the real values of the outputs its status masks, for its parent
+    secrets = p.secret_outputs() if p is not None and stack.nested_depth else {}
+    if secrets:
+        state["secret_outputs"] = secrets
+    else:
+        state.pop("secret_outputs", None)
+    save()  # signals taken, wait conditions' start times, secret outputs
     rows = p.rows if p else []
     outputs = p.outputs() if p else []
     minutes = float((body.get("spec") or {}).get("timeoutMinutes") or 60)

@@ -43,6 +43,17 @@ def read(cluster: Cluster, body: dict) -> dict | None:
     return json.loads(base64.b64decode(raw).decode()) if raw else None
 
 
+def peek(cluster: Cluster, body: dict) -> dict | None:
+    """The record of the Stack ``body`` as it is, read by another stack (a parent reading its
+    nested stack's): None when there is none or the Secret is not that stack's. Never writes."""
+    meta = body["metadata"]
+    secret = cluster.get("Secret", meta["namespace"], state_secret_name(meta["name"]))
+    if secret is None or meta.get("uid") not in {o.get("uid") for o in secret["metadata"].get("ownerReferences") or []}:
+        return None
+    raw = (secret.get("data") or {}).get(STATE_KEY)
+    return json.loads(base64.b64decode(raw).decode()) if raw else None
+
+
 def write(cluster: Cluster, body: dict, record: dict) -> None:
     meta = body["metadata"]
     data = {STATE_KEY: base64.b64encode(json.dumps(record, sort_keys=True).encode()).decode()}

@@ -6,7 +6,7 @@ the nesting depth limit."""
 import pytest
 
 from kubestack.api.registry import BY_KIND
-from kubestack.orchestration import diff, load_stack, nested, record
+from kubestack.orchestration import diff, load_stack, nested, record, status
 from kubestack.orchestration import realize as rz
 from kubestack.orchestration.errors import (InvalidTemplateAttribute, PropertyNotAssigned, ResourceTypeNotFound,
                                             StackValidationFailed, UnknownProperty)
@@ -253,3 +253,215 @@ def test_a_changed_nested_template_or_property_updates_the_child_in_place():
     moved = _stack({"web": {"type": "lib/other.yaml", "properties": {"flavor": "m1"}}},
                    files={**FILES, "lib/other.yaml": TIER})
     assert diff(old, moved).changes[0].action == "replace"
+
+
+# ---- groups of nested stacks: get_attr on their members -----------------------------------
+
+WITH_ID = TIER + "  OS::stack_id: {value: {get_attr: [server, name]}}\n"
+GROUP_ATTRS = {
+    "dotted": {"get_attr": ["g", "resource.1.ip"]},
+    "split": {"get_attr": ["g", "resource.1", "ip"]},
+    "ref": {"get_attr": ["g", "resource.1"]},
+    "refs": {"get_attr": ["g", "refs"]},
+    "refs_map": {"get_attr": ["g", "refs_map"]},
+}
+
+
+def _member(ip: str, stack_id: str | None = None) -> dict:
+    """A nested member Stack's attributes, read from its status as the engine reads them."""
+    outs = [{"key": "ip", "value": ip}] + ([{"key": "OS::stack_id", "value": stack_id}] if stack_id else [])
+    return nested.attributes("lib/tier.yaml", {"status": {"outputs": outs}}, "unused")
+
+
+def test_get_attr_reads_the_outputs_of_a_resource_groups_template_resources():
+    outputs = {**GROUP_ATTRS, "list": {"get_attr": ["g", "ip"]},
+               "by_name": {"get_attr": ["g", "attributes", "ip"]}}
+    group = {"type": "OS::Heat::ResourceGroup", "properties": {"count": 2, "resource_def": {
+        "type": "lib/tier.yaml", "properties": {"flavor": "m%index%"}}}}
+    stack = _stack({"g": group, "app": {"type": "lib/tier.yaml", "properties": {
+        "flavor": {"get_attr": ["g", "resource.0.ip"]}}}},
+        outputs={k: {"value": v} for k, v in outputs.items()})
+    attrs = {"g": {"members": [_member("10.0.0.1"), _member("10.0.0.2")]}}
+    assert stack.outputs(attrs) == {
+        "dotted": "10.0.0.2", "split": "10.0.0.2", "ref": "shop-g-1", "refs": ["shop-g-0", "shop-g-1"],
+        "refs_map": {"0": "shop-g-0", "1": "shop-g-1"}, "list": ["10.0.0.1", "10.0.0.2"],
+        "by_name": {"0": "10.0.0.1", "1": "10.0.0.2"}}
+    # a member's output feeds another resource's property
+    assert stack.resolve("app", attrs) == {"flavor": "10.0.0.1"}
+    # a member whose output is not known yet (its Stack not complete) leaves the property to wait
+    waiting = stack.resolve("app", {"g": {"members": [{}, _member("10.0.0.2")]}})
+    assert waiting == {"flavor": {"get_attr": ["g", "resource.0.ip"]}}
+    # a template with an OS::stack_id output gives the members' references
+    stack = _stack({"g": group}, outputs={k: {"value": v} for k, v in GROUP_ATTRS.items()},
+                   files={**FILES, "lib/tier.yaml": WITH_ID})
+    attrs = {"g": {"members": [_member("10.0.0.1", "id-0"), _member("10.0.0.2", "id-1")]}}
+    assert stack.outputs(attrs) == {"dotted": "10.0.0.2", "split": "10.0.0.2", "ref": "id-1",
+                                    "refs": ["id-0", "id-1"], "refs_map": {"0": "id-0", "1": "id-1"}}
+
+
+def test_get_attr_reads_the_outputs_of_an_autoscaling_groups_template_resources():
+    outputs = {**GROUP_ATTRS, "outputs": {"get_attr": ["g", "outputs", "ip"]},
+               "outputs_list": {"get_attr": ["g", "outputs_list", "ip"]}, "size": {"get_attr": ["g", "current_size"]}}
+    group = {"type": "OS::Heat::AutoScalingGroup", "properties": {"min_size": 2, "max_size": 3, "resource": {
+        "type": "lib/tier.yaml", "properties": {"flavor": "m1"}}}}
+    stack = _stack({"g": group}, outputs={k: {"value": v} for k, v in outputs.items()})
+    attrs = {"g": {"members": [_member("10.0.0.1"), _member("10.0.0.2")]}}
+    assert stack.outputs(attrs) == {
+        "dotted": "10.0.0.2", "split": "10.0.0.2", "ref": "shop-g-1", "refs": ["shop-g-0", "shop-g-1"],
+        "refs_map": {"shop-g-0": "shop-g-0", "shop-g-1": "shop-g-1"},
+        "outputs": {"shop-g-0": "10.0.0.1", "shop-g-1": "10.0.0.2"}, "outputs_list": ["10.0.0.1", "10.0.0.2"],
+        "size": 2}
+    # Heat's AutoScalingGroup has no attribute lists of its members' attributes
+    for attribute in ("ip", "attributes"):
+        with pytest.raises(InvalidTemplateAttribute, match=rf"\(g {attribute}\)"):
+            _stack({"g": group}, outputs={"o": {"value": {"get_attr": ["g", attribute, "ip"]}}})
+
+
+@pytest.mark.parametrize("group", [
+    {"type": "OS::Heat::ResourceGroup", "properties": {"resource_def": {"type": "lib/tier.yaml",
+                                                                        "properties": {"flavor": "m1"}}}},
+    {"type": "OS::Heat::AutoScalingGroup", "properties": {"min_size": 1, "max_size": 1, "resource": {
+        "type": "lib/tier.yaml", "properties": {"flavor": "m1"}}}}])
+@pytest.mark.parametrize("expr, key", [
+    (["g", "resource.0.address"], "resource.0.address"), (["g", "resource.0", "address"], "resource.0.address")])
+def test_a_member_attribute_the_nested_template_has_no_output_for_is_an_error(group, expr, key):
+    with pytest.raises(InvalidTemplateAttribute, match=rf"\(g {key}\)"):
+        _stack({"g": group}, outputs={"o": {"value": {"get_attr": expr}}})
+
+
+def test_a_resource_group_of_os_heat_stacks_lists_its_members_outputs():
+    group = {"type": "OS::Heat::ResourceGroup", "properties": {"count": 2, "resource_def": {
+        "type": "OS::Heat::Stack", "properties": {"template": {"get_file": "lib/tier.yaml"},
+                                                  "parameters": {"flavor": "m%index%"}}}}}
+    outputs = {"ips": {"get_attr": ["g", "outputs", "ip"]},  # a member attribute: a list, not a map
+               "one": {"get_attr": ["g", "resource.1", "outputs", "ip"]},
+               "one_dotted": {"get_attr": ["g", "resource.1.outputs", "ip"]},
+               "names": {"get_attr": ["g", "stack_name"]},
+               "by_name": {"get_attr": ["g", "attributes", "outputs", "ip"]}}
+    stack = _stack({"g": group}, outputs={k: {"value": v} for k, v in outputs.items()})
+    members = [nested.attributes(nested.HEAT_STACK, {"status": {"outputs": [{"key": "ip", "value": ip}]}}, name)
+               for ip, name in (("10.0.0.1", "shop-g-0"), ("10.0.0.2", "shop-g-1"))]
+    assert stack.outputs({"g": {"members": members}}) == {
+        "ips": ["10.0.0.1", "10.0.0.2"], "one": "10.0.0.2", "one_dotted": "10.0.0.2",
+        "names": ["shop-g-0", "shop-g-1"], "by_name": {"0": "10.0.0.1", "1": "10.0.0.2"}}
+
+
+# ---- secrets across the boundary -------------------------------------------------------------
+
+SECRET_TIER = """
+heat_template_version: 2016-10-14
+parameters:
+  password: {type: string, hidden: true, default: s3cret}
+  suffix: {type: string, default: x}
+resources:
+  server:
+    type: OS::Nova::Server
+    properties: {image: cirros, flavor: m1}
+outputs:
+  token: {value: {list_join: ["-", [{get_param: password}, {get_param: suffix}]]}}
+  ip: {value: {get_attr: [server, first_address]}}
+"""
+SECRET_FILES = {**FILES, "lib/secret.yaml": SECRET_TIER}
+MASKED = {"status": {"outputs": [{"key": "token", "value": rz.MASK, "error": rz.SECRET_OUTPUT},
+                                 {"key": "ip", "value": "10.0.0.5"}]}}
+
+
+def test_an_output_the_nested_stack_masks_is_its_real_value_for_the_parent_and_masked_in_the_parents_status():
+    assert nested.masked_outputs(MASKED) == ["token"]
+    assert nested.masked_outputs({"status": {"outputs": [{"key": "ip", "value": rz.MASK}]}}) == []  # a mere value
+    # the real value comes from the nested stack's record; without it the output is not known
+    assert nested.attributes("lib/secret.yaml", MASKED, "shop-db", {"token": "s3cret-x"}) == {
+        "token": "s3cret-x", "ip": "10.0.0.5"}
+    assert nested.attributes("lib/secret.yaml", MASKED, "shop-db") == {"ip": "10.0.0.5"}
+    assert nested.attributes(nested.HEAT_STACK, MASKED, "shop-db", {"token": "s3cret-x"}) == {
+        "stack_name": "shop-db", "outputs": {"token": "s3cret-x", "ip": "10.0.0.5"}}
+    assert nested.secret_attributes("lib/secret.yaml", ["token"]) == [("token",)]
+    assert nested.secret_attributes(nested.HEAT_STACK, ["token"]) == [("outputs", "token")]
+
+    stack = _stack({
+        "db": {"type": "lib/secret.yaml"},
+        "inline": {"type": "OS::Heat::Stack", "properties": {"template": SECRET_TIER}},
+        "app": {"type": "OS::Nova::Server", "properties": {
+            "image": "cirros", "flavor": "m1", "user_data": {"str_replace": {
+                "template": "pw=$pw", "params": {"$pw": {"get_attr": ["db", "token"]}}}}}}},
+        outputs={"token": {"value": {"get_attr": ["db", "token"]}},
+                 "wrapped": {"value": {"str_replace": {"template": "<$t>", "params": {"$t": {"get_attr": ["db", "token"]}}}}},
+                 "inline": {"value": {"get_attr": ["inline", "outputs", "token"]}},
+                 "inline_ip": {"value": {"get_attr": ["inline", "outputs", "ip"]}},
+                 "ip": {"value": {"get_attr": ["db", "ip"]}}},
+        files=SECRET_FILES)
+    attrs = {"db": nested.attributes("lib/secret.yaml", MASKED, "shop-db", {"token": "s3cret-x"}),
+             "inline": nested.attributes(nested.HEAT_STACK, MASKED, "shop-inline", {"token": "s3cret-x"})}
+    secret = {("db", "token"), ("inline", "outputs", "token")}
+    # the parent's functions see the real value, as Heat's get_attr gives it...
+    assert stack.resolve("app", attrs)["user_data"] == "pw=s3cret-x"
+    # ...its status masks what derives from it, and keeps the real values for its own parent
+    out, secrets = status.outputs_and_secrets(stack, attrs, secret)
+    assert out == [{"key": "token", "value": rz.MASK, "error": rz.SECRET_OUTPUT},
+                   {"key": "wrapped", "value": rz.MASK, "error": rz.SECRET_OUTPUT},
+                   {"key": "inline", "value": rz.MASK, "error": rz.SECRET_OUTPUT},
+                   {"key": "inline_ip", "value": "10.0.0.5"}, {"key": "ip", "value": "10.0.0.5"}]
+    assert secrets == {"token": "s3cret-x", "wrapped": "<s3cret-x>", "inline": "s3cret-x"}
+    assert status.outputs(stack, attrs, secret) == out
+
+
+def test_a_groups_members_masked_outputs_are_masked_in_the_parent():
+    group = {"type": "OS::Heat::ResourceGroup", "properties": {"count": 2, "resource_def": {
+        "type": "lib/secret.yaml", "properties": {"suffix": "%index%"}}}}
+    stack = _stack({"g": group}, outputs={"tokens": {"value": {"get_attr": ["g", "token"]}},
+                                          "first": {"value": {"get_attr": ["g", "resource.0.token"]}},
+                                          "ips": {"value": {"get_attr": ["g", "ip"]}}}, files=SECRET_FILES)
+    attrs = {"g": {"members": [nested.attributes("lib/secret.yaml", MASKED, "m", {"token": f"s3cret-{i}"})
+                               for i in range(2)]}}
+    out, secrets = status.outputs_and_secrets(stack, attrs, {("g", "token")})
+    assert [o["value"] for o in out] == [rz.MASK, rz.MASK, ["10.0.0.5", "10.0.0.5"]]
+    assert secrets == {"tokens": ["s3cret-0", "s3cret-1"], "first": "s3cret-0"}
+
+
+def test_parameters_given_a_secret_are_masked_by_the_nested_stack():
+    t = tmpl(parameters={"pw": {"type": "string", "hidden": True}}, resources={
+        "db": {"type": "lib/secret.yaml"},
+        "gen": {"type": "OS::Heat::RandomString"},
+        "app": {"type": "lib/secret.yaml", "properties": {"suffix": {"get_attr": ["db", "token"]}}},
+        "salted": {"type": "OS::Heat::Stack", "properties": {"template": SECRET_TIER, "parameters": {
+            "suffix": {"get_attr": ["gen", "value"]}, "password": "plain"}}},
+        "hidden": {"type": "lib/secret.yaml", "properties": {"suffix": {"get_param": "pw"}, "password": "p"}},
+        "group": {"type": "OS::Heat::ResourceGroup", "properties": {"count": 2, "resource_def": {
+            "type": "lib/secret.yaml", "properties": {"suffix": {"get_attr": ["db", "token"]},
+                                                      "password": "%index%"}}}},
+        "plain": {"type": "lib/secret.yaml", "properties": {"suffix": {"get_attr": ["db", "ip"]}}}})
+    parent = load_stack(t, {"pw": "hush"}, files=SECRET_FILES, stack_name="shop")
+    attrs = {"db": nested.attributes("lib/secret.yaml", MASKED, "shop-db", {"token": "s3cret-x"}),
+             "gen": {"value": "r4nd0m"}}
+    secret = {("db", "token"), ("gen", "value")}
+    assert {n: status.secret_parameters(parent, n, attrs, secret)
+            for n in ("app", "salted", "hidden", "group", "plain", "db")} == {
+        "app": {"suffix"}, "salted": {"suffix"}, "hidden": {"suffix"}, "group": {"suffix"}, "plain": set(),
+        "db": set()}
+    assert status.secret_parameters(parent, "gen", attrs, secret) == set()  # not a nested stack
+    # the child Stack names them, and a child loaded from it masks them as hidden
+    child, params = nested.child(parent, "lib/secret.yaml", "app", "shop-app", parent.resolve("app", attrs), CTX,
+                                 "Delete", 60, {"suffix", "password"})
+    meta = child.body["metadata"]
+    assert meta["annotations"][nested.SECRET_PARAMETERS_ANNOTATION] == "suffix"  # only those it is given
+    assert params.body["stringData"] == {"suffix": "s3cret-x"}
+    loaded = record.load({**meta, "namespace": "demo", "uid": "u2"},
+                         {"environment": None, **child.spec, "parameters": params.body["stringData"],
+                          "overrides": {}})
+    assert loaded.secret_parameters == {"suffix"}
+    assert status.parameters(loaded) == {"password": rz.MASK, "suffix": rz.MASK}
+    assert status.input_parameters({"template": SECRET_TIER, "parameters": {"suffix": "s3cret-x"}}, {"suffix"}) == {
+        "suffix": rz.MASK}
+    out = status.outputs(loaded, {"server": {"first_address": "10.0.0.9"}}, set())
+    assert [o["value"] for o in out] == [rz.MASK, "10.0.0.9"]
+    # an update patches the annotation in (and out)
+    plain, _ = nested.child(parent, "lib/secret.yaml", "app", "shop-app", parent.resolve("app", attrs), CTX,
+                            "Delete", 60)
+    assert nested.SECRET_PARAMETERS_ANNOTATION not in plain.body["metadata"]["annotations"]
+    obj = {**plain.body, "metadata": {**plain.body["metadata"], "resourceVersion": "3"}}
+    assert rz.update_patch(child, obj) == {"metadata": {"annotations": {nested.SECRET_PARAMETERS_ANNOTATION: "suffix"}}}
+    assert rz.update_patch(plain, {**child.body}) == {
+        "metadata": {"annotations": {nested.SECRET_PARAMETERS_ANNOTATION: None}}}
+    # nothing secret in the stack: nothing to look at
+    quiet = _stack({"app": {"type": "lib/secret.yaml", "properties": {"suffix": "x"}}}, files=SECRET_FILES)
+    assert status.secret_parameters(quiet, "app", {}, set()) == set()

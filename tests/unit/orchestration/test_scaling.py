@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from kubestack.orchestration import load_stack
 from kubestack.orchestration.errors import InvalidTemplateAttribute
 from kubestack.orchestration.scaling import (Members, adjusted_capacity, capacities_after_update,
-                                             capacity_after_update, cooldown_over, group_indices, initial_capacity,
-                                             removal_blacklist, removal_blacklists)
+                                             capacity_after_update, cooldown_over, failed_members, group_indices,
+                                             initial_capacity, removal_blacklist, removal_blacklists)
 
 from .helpers import tmpl
 
@@ -130,6 +130,35 @@ def test_members_resizes_keep_the_newest_and_give_fresh_ids(sizes):
         given_out |= set(m.ids)
 
 
+def test_members_shrink_failed_first_then_oldest_as_heat_orders_them():
+    m = Members((3, 4, 5, 6), 7)
+    # Heat sorts a group's members failed first, then by creation, and keeps the last ones
+    assert m.resized(3, failed={5}) == Members((3, 4, 6), 7)
+    assert m.resized(2, failed={5, 3}) == Members((4, 6), 7)
+    assert m.resized(3, failed={3, 4, 5, 6}) == Members((4, 5, 6), 7)  # all failed: the oldest go
+    assert m.resized(1, failed={6}) == Members((5,), 7)
+    # a failed member stays while the group does not shrink; growing keeps it too
+    assert m.resized(4, failed={5}) == m
+    assert m.resized(5, failed={5}) == Members((3, 4, 5, 6, 7), 8)
+    assert m.resized(0, failed={5}) == Members((), 7)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10), min_size=1, max_size=10).flatmap(
+    lambda ids: st.tuples(st.just(tuple(sorted(set(ids)))), st.sets(st.sampled_from(sorted(set(ids)))),
+                          st.integers(0, 12))))
+def test_a_shrink_removes_every_failed_member_before_any_healthy_one(case):
+    ids, failed, size = case
+    m = Members(ids, max(ids) + 1).resized(size, failed)
+    assert len(m.ids) == size and list(m.ids) == sorted(set(m.ids))
+    removed = set(ids) - set(m.ids)
+    if removed - failed:  # a healthy member went: every failed one went before it
+        assert failed <= removed
+    healthy_kept = [i for i in ids if i in m.ids and i not in failed]
+    assert healthy_kept == [i for i in ids if i not in failed][len([i for i in ids if i not in failed]) -
+                                                               len(healthy_kept):]  # the newest healthy stay
+
+
 def _asg(**props):
     base = {"min_size": 1, "max_size": 5, "desired_capacity": 2,
             "resource": {"type": "OS::Nova::Server", "properties": {"image": "cirros", "flavor": "m1.small"}}}
@@ -214,3 +243,52 @@ def test_resource_group_removal_policies_in_the_engine():
     gone.group_blacklist["rg"] = frozenset({"1"})
     with pytest.raises(InvalidTemplateAttribute, match=r"\(rg resource.1\)"):
         gone.outputs(attrs)
+
+
+def _server(name: str, status: str, generation: int = 1) -> dict:
+    return {"kind": "Server", "metadata": {"name": name, "generation": generation},
+            "status": {"status": status, "observedGeneration": generation}}
+
+
+def test_failed_members_are_found_among_the_stack_objects():
+    stack = load_stack(_asg(desired_capacity=3), stack_name="web")
+    assert failed_members(stack, {}) == {}  # nothing recorded yet
+    stack.group_members["asg"] = Members((0, 1, 2), 3)
+    children = {("Server", "web-asg-0"): _server("web-asg-0", "ACTIVE"),
+                ("Server", "web-asg-1"): _server("web-asg-1", "ERROR"),
+                ("Server", "web-asg-2"): _server("web-asg-2", "BUILD")}
+    assert failed_members(stack, children) == {"asg": {1}}
+    # a member whose new spec its controller has not seen yet is not failed yet
+    children[("Server", "web-asg-1")] = _server("web-asg-1", "ERROR", 2) | {
+        "status": {"status": "ERROR", "observedGeneration": 1}}
+    assert failed_members(stack, children) == {}
+
+
+def test_a_shrinking_autoscaling_group_removes_failed_members_first_and_its_attributes_leave_them_out():
+    stack = load_stack(_asg(desired_capacity=2), stack_name="web")
+    stack.group_members["asg"] = Members((0, 1, 2), 3)  # three members, the group now wants two
+    stack.group_failed["asg"] = frozenset({1})
+    assert [m.physical_name for m in stack.members("asg")] == ["web-asg-0", "web-asg-2"]
+    assert stack.resized_members("asg", 2) == Members((0, 2), 3)
+    # while it still has the failed member (same size), Heat's attributes skip it
+    grown = load_stack(_asg(desired_capacity=3), stack_name="web")
+    grown.group_members["asg"] = Members((0, 1, 2), 3)
+    grown.group_failed["asg"] = frozenset({1})
+    assert [m.physical_name for m in grown.members("asg")] == ["web-asg-0", "web-asg-1", "web-asg-2"]
+    attrs = {"asg": {"members": [{"first_address": f"10.0.0.{i}"} for i in range(3)]}}
+    assert grown.outputs(attrs) == {
+        "refs": ["web-asg-0", "web-asg-2"], "refs_map": {"web-asg-0": "web-asg-0", "web-asg-2": "web-asg-2"},
+        "ips": {"web-asg-0": "10.0.0.0", "web-asg-2": "10.0.0.2"}, "ip_list": ["10.0.0.0", "10.0.0.2"],
+        "size": 2}
+
+
+def test_a_shrinking_resource_group_keeps_its_first_names_whatever_failed():
+    # Heat's ResourceGroup keeps the first `count` names not blacklisted: a failed member
+    # goes only when removal_policies name it
+    t = tmpl(resources={"rg": {"type": "OS::Heat::ResourceGroup", "properties": {
+        "count": 2, "resource_def": {"type": "OS::Nova::Server", "properties": {"image": "c", "flavor": "f"}}}}})
+    stack = load_stack(t, stack_name="st")
+    stack.group_failed["rg"] = frozenset({0})  # only AutoScalingGroups look at it
+    assert [m.physical_name for m in stack.members("rg")] == ["st-rg-0", "st-rg-1"]
+    stack.group_blacklist["rg"] = frozenset({"0"})
+    assert [m.physical_name for m in stack.members("rg")] == ["st-rg-1", "st-rg-2"]
