@@ -34,7 +34,7 @@ def resource_row(stack: Stack, name: str) -> dict[str, Any]:
     row = {"name": name, "type": d.rtype.name, "kind": d.rtype.kind,
            "objectName": stack.physical_name(name) if d.rtype.kind else None, "dependsOn": stack.dependencies(name)}
     if d.rtype.group:
-        mt = stack._member_type(d)
+        mt = stack.member_type(name)
         row["kind"] = mt.kind if mt else None
     return row
 
