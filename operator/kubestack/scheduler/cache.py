@@ -267,10 +267,14 @@ class HostCache:
         bit = 1 << slot
         for rc, table in self._fit.items():
             new_value = free.get(rc, 0)
-            if old is not None and old.get(rc, 0) == new_value:
+            old_value = old.get(rc, 0) if old is not None else None
+            if old_value == new_value:
                 continue
+            # a fit mask holds the slot's bit exactly when its old free amount fitted (none
+            # when the slot was empty): only the amounts crossed flip, and no bit of a
+            # 100,000-host mask is read to find them
             for amount, mask in table.items():
-                if (new_value >= amount) != bool(mask & bit):
+                if (new_value >= amount) != (old_value is not None and old_value >= amount):
                     table[amount] = mask ^ bit
         self._free[slot] = free
         attrs = (phys_ram - usage.ram_mb, free[VCPU], phys_disk_mb - usage.disk_gb * 1024,
