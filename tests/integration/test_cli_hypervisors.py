@@ -55,7 +55,7 @@ def test_hypervisors_endpoints_zones_and_console(cluster, kubestack, namespace, 
         assert {f"compute-{i}" for i in range(4)} | {host.name} <= set(names)
         mine = next(r for r in rows if r["Hypervisor Hostname"] == host.name)
         uid = core.read_node(host.name).metadata.uid
-        assert mine == {"ID": uid, "Hypervisor Hostname": host.name, "Hypervisor Type": "qemu",
+        assert mine == {"ID": uid, "Hypervisor Hostname": host.name, "Hypervisor Type": "QEMU",
                         "Host IP": "10.99.0.7", "State": "up", "vCPUs Used": 4, "vCPUs": 8,
                         "Memory MB Used": 2048, "Memory MB": 16384}
         assert cli("hypervisor", "list", "--matching", zone, "-f", "value", "-c", "Hypervisor Hostname") == \

@@ -149,7 +149,9 @@ def hypervisor_fields(node: Mapping[str, Any], host, cache, config) -> dict[str,
         "free_ram_mb": host.memory_mb - used[MEMORY_MB],
         "host_ip": host_ip(node),
         "hypervisor_hostname": name,
-        "hypervisor_type": host.hypervisor_type,
+        # what Nova's libvirt driver reports for KVM and plain QEMU hosts alike (the scheduler's
+        # kvm/qemu, which image properties match, is the virt type underneath)
+        "hypervisor_type": "QEMU",
         "hypervisor_version": host.hypervisor_version,
         "id": (node.get("metadata") or {}).get("uid"),
         "local_gb": host.disk_gb,

@@ -66,11 +66,11 @@ def test_hypervisor_list_columns_like_openstack_and_only_compute_hosts():
     nodes = [node("compute-1", ip="10.0.0.11"), node("compute-0", ready=False), node("master", compute=False)]
     headers, rows = hyp_cli.list_rows(nodes, [])
     assert headers == ["ID", "Hypervisor Hostname", "Hypervisor Type", "Host IP", "State"]
-    assert rows == [["uid-compute-0", "compute-0", "qemu", None, "down"],
-                    ["uid-compute-1", "compute-1", "qemu", "10.0.0.11", "up"]]
+    assert rows == [["uid-compute-0", "compute-0", "QEMU", None, "down"],
+                    ["uid-compute-1", "compute-1", "QEMU", "10.0.0.11", "up"]]
     headers, rows = hyp_cli.list_rows(nodes, [], long=True, matching="-1")
     assert headers[5:] == ["vCPUs Used", "vCPUs", "Memory MB Used", "Memory MB"]
-    assert rows == [["uid-compute-1", "compute-1", "qemu", "10.0.0.11", "up", 0, 8, 0, 16384]]
+    assert rows == [["uid-compute-1", "compute-1", "QEMU", "10.0.0.11", "up", 0, 8, 0, 16384]]
 
 
 def test_hypervisor_usage_is_the_sum_of_the_servers_on_it():
@@ -109,7 +109,7 @@ def test_hypervisor_show_fields():
                                 config=SchedulerConfig(cpu_allocation_ratio=2.0, default_availability_zone="zz"))
     assert shown["hypervisor_hostname"] == shown["service_host"] == "compute-0"
     assert shown["id"] == "uid-compute-0" and shown["host_ip"] == "192.168.1.4"
-    assert (shown["hypervisor_type"], shown["hypervisor_version"]) == ("kvm", 8002000)
+    assert (shown["hypervisor_type"], shown["hypervisor_version"]) == ("QEMU", 8002000)
     assert (shown["state"], shown["status"]) == ("up", "disabled")  # cordoned
     assert shown["aggregates"] == ["gpu", "ssd"] and shown["availability_zone"] == "zz"
     assert (shown["vcpus"], shown["memory_mb"], shown["local_gb"]) == (4, 16384, 100)
