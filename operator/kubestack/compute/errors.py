@@ -8,7 +8,7 @@ from typing import Any
 from kubestack.api.common import Fault
 from kubestack.api.server import PowerState, ServerState, VmState
 from kubestack.compute.context import Outcome, now
-from kubestack.compute.references import ReferenceError, ReferenceWaiting
+from kubestack.compute.references import RETRYABLE, ReferenceError, ReferenceWaiting
 from kubestack.k8s.conditions import set_condition
 
 # Nova's 400/403 to a request on a built server: the server keeps running as it was, and this
@@ -32,6 +32,24 @@ def error(out: Outcome, code: int, message: str, *, details: str | None = None,
         st["conditions"] = set_condition(st.get("conditions"), "Ready", False, reason, message)
     if previous != message:
         out.events.append(("Warning", reason, message + (f"\n{details}" if details else "")))
+
+
+STALLED_CONDITION = "Stalled"
+
+
+def mark_stalled(status: dict[str, Any]) -> None:
+    """kstatus' `Stalled` condition, which Flux's health checks (and kstatus-based tools) read
+    to report a failed apply at once instead of waiting out their timeout: True while the
+    server is in ERROR for a reason no object appearing would cure (`RETRYABLE` ones: a flavor
+    or image applied later, quota freed, are progress still to come), with the Ready
+    condition's reason and message; absent otherwise."""
+    conditions = status.get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    if status.get("status") == ServerState.ERROR and ready.get("reason") not in RETRYABLE:
+        status["conditions"] = set_condition(conditions, STALLED_CONDITION, True, ready.get("reason") or "Error",
+                                             ready.get("message") or "")
+    elif any(c.get("type") == STALLED_CONDITION for c in conditions):
+        status["conditions"] = [c for c in conditions if c.get("type") != STALLED_CONDITION]
 
 
 def wait_for(out: Outcome, exc: ReferenceWaiting) -> None:

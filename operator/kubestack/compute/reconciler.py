@@ -24,7 +24,7 @@ from typing import Any
 from kubestack.api.server import DesiredPowerState, Server, ServerState
 from kubestack.compute import claims
 from kubestack.compute.context import Actions, Cluster, Context, Outcome
-from kubestack.compute.errors import drop_lapsed_refusal, error, refuse, wait_for
+from kubestack.compute.errors import drop_lapsed_refusal, error, mark_stalled, refuse, wait_for
 from kubestack.compute.evacuate import evacuate_if_host_down
 from kubestack.compute.machine import ensure_vm
 from kubestack.compute.migration import migrate
@@ -72,6 +72,7 @@ class ServerReconciler(Context):
                 error(out, exc.code, str(exc), reason=exc.reason)
             else:
                 out = refuse(current, exc, meta.get("generation"))
+        mark_stalled(out.status)
         if not out.pending:
             out.status["observedGeneration"] = meta.get("generation")
         return out

@@ -166,6 +166,25 @@ def test_a_server_waits_for_a_key_pair_its_controller_has_not_answered_yet():
     assert rec.reconcile(server(keyName="mykey")).status["host"]
 
 
+def test_a_final_error_is_stalled_for_kstatus_and_a_retried_one_is_not():
+    def conditions(out):
+        return {c["type"]: (c["status"], c["reason"]) for c in out.status["conditions"]}
+
+    cluster, rec = world()
+    cluster.objects[("Flavor", "", "huge")] = {"metadata": {"name": "huge"}, "spec": {"vcpus": 1, "ram": 10**6}}
+    failed = rec.reconcile(server(flavor="huge"))
+    assert conditions(failed)["Stalled"] == ("True", "NoValidHost")
+    # a flavor applied after the server (GitOps, any order) is progress still to come
+    waiting = rec.reconcile(server(flavor="later"))
+    assert waiting.status["status"] == "ERROR" and "Stalled" not in conditions(waiting)
+    # fixed by a new spec: the condition goes with the ERROR
+    body = server(flavor="huge")
+    body["status"] = stored(failed.status)
+    body["spec"]["flavor"], body["metadata"]["generation"] = "m1", 2
+    built = rec.reconcile(body)
+    assert built.status["status"] == "BUILD" and "Stalled" not in conditions(built)
+
+
 def test_first_reconcile_claims_a_host_and_creates_the_vm():
     cluster, rec = world()
     out = rec.reconcile(server())
