@@ -111,6 +111,8 @@ def test_image_import_reaches_active_or_is_killed(running, custom, namespace):
 
     bad = status_of(custom, namespace, "images", "broken", "killed")
     assert "no such host" in bad["status"]["reason"]
+    assert {c["type"]: c["status"] for c in bad["status"]["conditions"]} == {"Ready": "False", "Stalled": "True"}
+    assert "Stalled" not in {c["type"] for c in img["status"]["conditions"]}
     data_volume(custom, namespace, "broken-image")
     eventually(lambda: any(e.reason == "ImportFailed" for e in client.CoreV1Api(custom.api_client).list_namespaced_event(
         namespace, field_selector="involvedObject.name=broken").items))  # Events are posted asynchronously
@@ -237,7 +239,11 @@ def test_volume_from_image_is_bootable_and_bad_sources_error(running, custom, na
     create(custom, namespace, "volumes", "no-type", {"size": 1, "volumeType": "gold"})
     assert "gold could not be found" in status_of(custom, namespace, "volumes", "no-type", "error")["status"]["reason"]
     create(custom, namespace, "volumes", "multi", {"size": 1, "multiattach": True})
-    assert "multiattach" in status_of(custom, namespace, "volumes", "multi", "error")["status"]["reason"]
+    multi = status_of(custom, namespace, "volumes", "multi", "error")
+    assert "multiattach" in multi["status"]["reason"]
+    # kstatus (Flux's health checks): failed, not still in progress
+    stalled = next(c for c in multi["status"]["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["message"]) == ("True", multi["status"]["reason"])
 
 
 def test_volume_quota_is_enforced_before_anything_is_created(running, cluster, custom):

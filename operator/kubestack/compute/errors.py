@@ -9,7 +9,7 @@ from kubestack.api.common import Fault
 from kubestack.api.server import PowerState, ServerState, VmState
 from kubestack.compute.context import Outcome, now
 from kubestack.compute.references import RETRYABLE, ReferenceError, ReferenceWaiting
-from kubestack.k8s.conditions import set_condition
+from kubestack.k8s.conditions import STALLED, set_condition, with_stalled
 
 # Nova's 400/403 to a request on a built server: the server keeps running as it was, and this
 # condition (True, carrying the refused generation) says why. Its reason names the refusal: a
@@ -34,22 +34,16 @@ def error(out: Outcome, code: int, message: str, *, details: str | None = None,
         out.events.append(("Warning", reason, message + (f"\n{details}" if details else "")))
 
 
-STALLED_CONDITION = "Stalled"
-
-
 def mark_stalled(status: dict[str, Any]) -> None:
-    """kstatus' `Stalled` condition, which Flux's health checks (and kstatus-based tools) read
-    to report a failed apply at once instead of waiting out their timeout: True while the
-    server is in ERROR for a reason no object appearing would cure (`RETRYABLE` ones: a flavor
-    or image applied later, quota freed, are progress still to come), with the Ready
-    condition's reason and message; absent otherwise."""
+    """kstatus' Stalled (`with_stalled`) while the server is in ERROR for a reason no object
+    appearing would cure (`RETRYABLE` ones: a flavor or image applied later, quota freed, are
+    progress still to come), with the Ready condition's reason and message."""
     conditions = status.get("conditions") or []
     ready = next((c for c in conditions if c.get("type") == "Ready"), {})
-    if status.get("status") == ServerState.ERROR and ready.get("reason") not in RETRYABLE:
-        status["conditions"] = set_condition(conditions, STALLED_CONDITION, True, ready.get("reason") or "Error",
-                                             ready.get("message") or "")
-    elif any(c.get("type") == STALLED_CONDITION for c in conditions):
-        status["conditions"] = [c for c in conditions if c.get("type") != STALLED_CONDITION]
+    stalled = status.get("status") == ServerState.ERROR and ready.get("reason") not in RETRYABLE
+    if stalled or any(c.get("type") == STALLED for c in conditions):
+        status["conditions"] = with_stalled(conditions, stalled, ready.get("reason") or "Error",
+                                            ready.get("message") or "")
 
 
 def wait_for(out: Outcome, exc: ReferenceWaiting) -> None:

@@ -21,7 +21,7 @@ from kubernetes.client.rest import ApiException
 from kubestack import API_GROUP, API_VERSION
 from kubestack.k8s import events, objects
 from kubestack.k8s.client import core, custom
-from kubestack.k8s.conditions import set_condition
+from kubestack.k8s.conditions import set_condition, with_stalled
 from kubestack.runtime.metrics import instrumented
 from kubestack.storage import names, refs, rendering, state
 
@@ -52,6 +52,8 @@ def _write_status(image: dict, desired: dict[str, Any]) -> None:
     desired["conditions"] = set_condition(current.get("conditions"), "Ready", ready,
                                           {"active": "Active", "killed": "Killed"}.get(phase, "Importing"),
                                           message, meta.get("generation"))
+    # Glance: a killed image stays killed until it is deleted and created again
+    desired["conditions"] = with_stalled(desired["conditions"], phase == "killed", "Killed", message)
     desired["observedGeneration"] = meta.get("generation")
     diff = objects.status_diff(current, desired)
     if not diff:

@@ -27,7 +27,7 @@ from kubestack.k8s import events, objects
 from kubestack.k8s.client import api, core, custom
 from kubestack.identity import project_of_namespace
 from kubestack.identity.quota import QuotaExceeded
-from kubestack.k8s.conditions import set_condition
+from kubestack.k8s.conditions import set_condition, with_stalled
 from kubestack.runtime import informer, state as runtime_state
 from kubestack.runtime.metrics import instrumented
 from kubestack.runtime.workqueue import WorkQueue
@@ -123,6 +123,8 @@ def _write_status(volume: dict, desired: dict[str, Any], *, event: tuple[str, st
     desired["conditions"] = set_condition(current.get("conditions"), "Ready", ready,
                                           "".join(p.capitalize() for p in phase.replace("-", "_").split("_")),
                                           message, meta.get("generation"))
+    # a volume in error stays so until it is deleted (error_extending keeps its data: usable)
+    desired["conditions"] = with_stalled(desired["conditions"], phase == "error", "Error", message)
     desired["observedGeneration"] = meta.get("generation")
     diff = objects.status_diff(current, desired)
     if not diff:

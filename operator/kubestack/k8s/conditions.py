@@ -26,3 +26,17 @@ def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: b
         cond["observedGeneration"] = generation
     out.append(cond)
     return sorted(out, key=lambda c: c["type"])
+
+
+STALLED = "Stalled"
+
+
+def with_stalled(conditions: list[dict[str, Any]] | None, stalled: bool, reason: str = "",
+                 message: str = "") -> list[dict[str, Any]]:
+    """kstatus' ``Stalled`` condition set (True, with why) on an object stuck in a failed state
+    that only a change of its spec, or deleting it, gets out of; removed otherwise. kstatus-
+    based tools (Flux's health checks) read it as Failed and report a bad apply at once, where
+    ``Ready=False`` alone reads as still in progress until their timeout."""
+    if stalled:
+        return set_condition(conditions, STALLED, True, reason or "Failed", message)
+    return [c for c in conditions or [] if c.get("type") != STALLED]

@@ -10,7 +10,7 @@ import copy
 import json
 from typing import TYPE_CHECKING, Any, Iterable
 
-from kubestack.k8s.conditions import now, set_condition
+from kubestack.k8s.conditions import now, set_condition, with_stalled
 
 from . import realize as rz
 from .errors import HeatError
@@ -40,9 +40,12 @@ def status_for(body: dict, action: str, result: str, reason: str, rows: list[dic
         "observedGeneration": gen,
         "stateSecret": state_secret_name(body["metadata"]["name"]),
         # a rolled back stack is not what its spec asks for (nothing, after a failed create)
-        "conditions": set_condition(st.get("conditions"), "Ready",
-                                    result == "COMPLETE" and action in ("CREATE", "UPDATE"),
-                                    stack_status.title().replace("_", ""), reason[:1024], gen),
+        "conditions": with_stalled(
+            set_condition(st.get("conditions"), "Ready", result == "COMPLETE" and action in ("CREATE", "UPDATE"),
+                          stack_status.title().replace("_", ""), reason[:1024], gen),
+            # Heat: a failed or rolled back stack stays so until it is updated (or deleted)
+            result == "FAILED" or (action == "ROLLBACK" and result == "COMPLETE"),
+            stack_status.title().replace("_", ""), reason[:1024]),
         "creationTime": st.get("creationTime") or now(),
     }
     if action in ("UPDATE", "ROLLBACK") and st.get("stackStatus") != stack_status:

@@ -39,6 +39,17 @@ def test_status_for_leaves_out_what_it_is_not_given_and_keeps_the_creation_time(
     assert "updatedTime" not in status_for(same, "UPDATE", "IN_PROGRESS", "")
 
 
+def test_a_failed_or_rolled_back_stack_is_stalled_for_kstatus_until_it_progresses():
+    def stalled(st):
+        return next(((c["status"], c["reason"]) for c in st["conditions"] if c["type"] == "Stalled"), None)
+
+    failed = status_for(BODY, "CREATE", "FAILED", "Resource CREATE failed: web: no valid host")
+    assert stalled(failed) == ("True", "CreateFailed")
+    assert stalled(status_for(BODY, "ROLLBACK", "COMPLETE", "rolled back")) == ("True", "RollbackComplete")
+    for action, result in (("CREATE", "IN_PROGRESS"), ("UPDATE", "COMPLETE"), ("ROLLBACK", "IN_PROGRESS")):
+        assert stalled(status_for({**BODY, "status": failed}, action, result, "")) is None, (action, result)
+
+
 def test_transition_event_on_each_new_stack_status():
     assert transition_event({"stackStatus": "CREATE_IN_PROGRESS"}, {"stackStatus": "CREATE_IN_PROGRESS"}) is None
     assert transition_event({}, {"stackStatus": "CREATE_COMPLETE", "stackStatusReason": "done"}) == (
