@@ -323,7 +323,10 @@ def test_a_server_waits_in_build_for_an_image_another_project_is_still_uploading
     assert st["status"] == "BUILD" and not st.get("host") and not st.get("fault")
     assert vm(cluster, namespace, "early") is None
     events_with(cluster, namespace, "early", "Waiting")
-    # the upload completes (kubestack image create --file; the simulator's CDI marks it so)
+    # the upload completes (kubestack image create --file; the simulator's CDI marks it so),
+    # once the image service has made the DataVolume it streams into
+    wait_for(lambda: get(cluster, admin, "datavolumes", "golden-image", "cdi.kubevirt.io", "v1beta1"),
+             what="the image's DataVolume")
     api.patch_namespaced_custom_object("cdi.kubevirt.io", "v1beta1", admin, "datavolumes", "golden-image", {
         "metadata": {"annotations": {"simulator.kubestack.io/uploaded": "true"}}})
     wait_status(cluster, namespace, "early", "ACTIVE")
