@@ -26,6 +26,7 @@ from kubestack.cli.output import (
     GROUP, VERSION, CliError, api_client, connection_args, get_or_none, list_args, manifest,
     namespace_of, poll, print_list, print_show, run, show_args,
 )
+from kubestack.k8s.conditions import find_condition
 
 PLURAL = "keypairs"
 
@@ -89,7 +90,7 @@ def keypair_fields(kp: dict) -> dict[str, Any]:
 
 
 def _ready(kp: dict) -> dict | None:
-    return next((c for c in (kp.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    return find_condition((kp.get("status") or {}).get("conditions"), "Ready")
 
 
 def _custom(args):

@@ -9,7 +9,7 @@ from kubestack.api.common import Fault
 from kubestack.api.server import PowerState, ServerState, VmState
 from kubestack.compute.context import Outcome, now
 from kubestack.compute.references import RETRYABLE, ReferenceError, ReferenceWaiting
-from kubestack.k8s.conditions import STALLED, set_condition, with_stalled
+from kubestack.k8s.conditions import STALLED, find_condition, set_condition, with_stalled
 
 # Nova's 400/403 to a request on a built server: the server keeps running as it was, and this
 # condition (True, carrying the refused generation) says why. Its reason names the refusal: a
@@ -39,7 +39,7 @@ def mark_stalled(status: dict[str, Any]) -> None:
     appearing would cure (`RETRYABLE` ones: a flavor or image applied later, quota freed, are
     progress still to come), with the Ready condition's reason and message."""
     conditions = status.get("conditions") or []
-    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    ready = find_condition(conditions, "Ready") or {}
     stalled = status.get("status") == ServerState.ERROR and ready.get("reason") not in RETRYABLE
     if stalled or any(c.get("type") == STALLED for c in conditions):
         status["conditions"] = with_stalled(conditions, stalled, ready.get("reason") or "Error",
@@ -50,7 +50,7 @@ def wait_for(out: Outcome, exc: ReferenceWaiting) -> None:
     """A server not built yet whose reference is on its way stays in BUILD, unscheduled (no
     claim, no quota held), saying what it waits for; a Normal Event says so once."""
     st = out.status
-    before = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), {})
+    before = find_condition(st.get("conditions"), "Ready") or {}
     message = f"waiting: {exc}"
     st.update(status=ServerState.BUILD, vmState=VmState.BUILDING, taskState=None,
               powerState=PowerState.NOSTATE, fault=None)

@@ -35,6 +35,7 @@ from kubestack.compute.references import RETRYABLE, ReferenceError, ReferenceWai
 from kubestack.compute.resize import resize
 from kubestack.compute.scheduling import RESERVATION_LABEL, is_reservation, multi_create, record_key, schedule
 from kubestack.compute.shelve import shelve
+from kubestack.k8s.conditions import find_condition
 
 __all__ = ["RESERVATION_LABEL", "Actions", "Cluster", "Outcome", "ServerReconciler"]
 
@@ -82,7 +83,7 @@ class ServerReconciler(Context):
         st = out.status
         spec = model.spec
         status = st.get("status")
-        ready = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), {})
+        ready = find_condition(st.get("conditions"), "Ready") or {}
         if status == ServerState.ERROR and not st.get("host") and ready.get("reason") not in RETRYABLE and \
                 st.get("observedGeneration") == server["metadata"].get("generation"):
             return  # Nova: a failed build is final until the request changes

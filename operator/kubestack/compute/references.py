@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubestack.api.server import FlavorSnapshot, Server
+from kubestack.k8s.conditions import find_condition
 from kubestack.scheduler import ServerGroup as SchedGroup
 
 
@@ -56,7 +57,7 @@ RETRYABLE = frozenset({"FlavorNotFound", "ImageNotFound", "ImageNotActive", "Key
 def _processed(obj: Mapping[str, Any]) -> bool:
     """Its controller has answered (a Ready condition for the current generation): a key
     pair without one is still being imported or generated."""
-    ready = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    ready = find_condition((obj.get("status") or {}).get("conditions"), "Ready")
     return ready is not None and ready.get("observedGeneration", obj["metadata"].get("generation")) == \
         obj["metadata"].get("generation")
 

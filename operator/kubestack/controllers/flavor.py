@@ -20,7 +20,7 @@ from kubernetes.client.rest import ApiException
 
 from kubestack import API_GROUP, API_VERSION
 from kubestack.k8s import events, objects
-from kubestack.k8s.conditions import set_condition
+from kubestack.k8s.conditions import find_condition, set_condition
 from kubestack.runtime.metrics import instrumented
 from kubestack.runtime.store import Store
 from kubestack.runtime.workqueue import WorkQueue
@@ -91,7 +91,7 @@ def reconcile(key: tuple[str, str]) -> None:
     if flavor is None or flavor["metadata"].get("deletionTimestamp"):
         return
     current = flavor.get("status") or {}
-    ready = next((c for c in current.get("conditions") or [] if c.get("type") == "Ready"), None)
+    ready = find_condition(current.get("conditions"), "Ready")
     change = access_change(parse_access((ready or {}).get("message")), flavor.get("spec") or {})
     patch = objects.status_diff(current, desired_status(flavor))
     if not patch:

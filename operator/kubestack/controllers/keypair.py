@@ -27,7 +27,7 @@ from kubestack import API_GROUP, API_VERSION
 from kubestack.compute import keys
 from kubestack.k8s import events, objects
 from kubestack.k8s.client import core
-from kubestack.k8s.conditions import set_condition
+from kubestack.k8s.conditions import find_condition, set_condition
 from kubestack.runtime.metrics import instrumented
 from kubestack.runtime.store import Store
 from kubestack.runtime.workqueue import Requeue, WorkQueue
@@ -171,7 +171,7 @@ def reconcile(key: tuple[str, str]) -> None:
 
 
 def _condition(status: dict) -> dict | None:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    return find_condition(status.get("conditions"), "Ready")
 
 
 @kopf.on.startup()

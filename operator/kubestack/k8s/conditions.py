@@ -10,13 +10,18 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def find_condition(conditions: list[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:
+    """The condition of type `type_` in `conditions`, or None."""
+    return next((c for c in conditions or [] if c.get("type") == type_), None)
+
+
 def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: bool | str,
                   reason: str, message: str = "", generation: int | None = None) -> list[dict[str, Any]]:
     """A new conditions list with `type_` set; the old entry's lastTransitionTime is kept
     when the status did not change, so rewriting the same condition is not a change."""
     value = status if isinstance(status, str) else ("True" if status else "False")
     out = [dict(c) for c in (conditions or []) if c.get("type") != type_]
-    old = next((c for c in conditions or [] if c.get("type") == type_), None)
+    old = find_condition(conditions, type_)
     cond = {
         "type": type_, "status": value, "reason": reason, "message": message,
         "lastTransitionTime": old["lastTransitionTime"] if old and old.get("status") == value

@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kubestack.k8s.conditions import find_condition
+
 from .errors import HeatError
 
 if TYPE_CHECKING:
@@ -700,7 +702,7 @@ def _observed(obj: dict[str, Any]) -> bool:
 
 
 def _ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    return find_condition((obj.get("status") or {}).get("conditions"), "Ready")
 
 
 def readiness(type_name: str, obj: dict[str, Any] | None, contribution: Contribution | None = None) -> Readiness:
