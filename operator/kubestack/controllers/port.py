@@ -1,7 +1,8 @@
 """Port controller: a user's Port gets its addresses and MAC (its claims owned by it), every
 Port its status (ACTIVE while bound to a server that exists and plugs it, DOWN otherwise,
 fixed IPs, NAD); the claims a Port holds on another project's shared network are released
-when it goes; security group policies of the namespace follow port changes.
+when it goes; security group policies of the namespace follow port changes (queued for
+`network.policy_sync`).
 
 A Port follows what it names, not only its own changes (`network.binding`): a GitOps apply
 creates a Port with (often before) its Network, so a Port in ERROR for a missing network (or
@@ -28,7 +29,7 @@ from kubestack.k8s import objects
 from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import NORMAL, WARNING, post
 from kubestack.k8s.objects import status_diff
-from kubestack.network import binding, naming, secgroups
+from kubestack.network import binding, naming, policy_sync
 from kubestack.network.kube import Kube
 from kubestack.network.ports import PortError, _Txn, ensure_port, release_port_claims
 from kubestack.network.resolve import NetworkRefError, Purpose, resolve
@@ -125,9 +126,9 @@ resyncer = Resyncer(PORTS, _sync, workers=2)
 def port_sync(namespace, name, **_):
     try:
         resyncer.sync_current(namespace, name)
-        secgroups.sync_namespace(k8s.api(), namespace)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
+    policy_sync.request(namespace)
 
 
 @kopf.on.delete("kubestack.io", "v1alpha1", "ports", labels={naming.LABEL_REMOTE_CLAIMS: "true"})
@@ -144,10 +145,7 @@ def port_release_remote(body, **_):
 @kopf.on.delete("kubestack.io", "v1alpha1", "ports", optional=True)
 @instrumented("Port")
 def port_deleted(namespace, **_):
-    try:
-        secgroups.sync_namespace(k8s.api(), namespace)
-    except ApiException as exc:
-        raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
+    policy_sync.request(namespace)
 
 
 # ------------------------------------------------------------------ related objects' events
@@ -188,6 +186,7 @@ def port_startup(settings: kopf.OperatorSettings, **_) -> None:
     # other kopf handler of ours watches ConfigMaps, which this selector would narrow too)
     settings.watching.label_selectors["v1", "configmaps"] = f"{naming.LABEL_IP_CLAIM}=true"
     resyncer.start()
+    policy_sync.start()
     servers = informer.shared(SERVERS)
     servers.add_handler(port_server_event)
     servers.start()
@@ -196,3 +195,4 @@ def port_startup(settings: kopf.OperatorSettings, **_) -> None:
 @kopf.on.cleanup()
 def port_cleanup(**_) -> None:
     resyncer.stop()
+    policy_sync.stop()
