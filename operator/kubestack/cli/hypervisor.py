@@ -115,16 +115,17 @@ def host_cache(nodes: list[Mapping[str, Any]], servers: Iterable[Mapping[str, An
     from kubestack.scheduler import HostCache, Scheduler
 
     cache = HostCache(config)
-    for node in nodes:
-        cache.upsert_node(node)
     ctx = Context(_Snapshot(nodes, flavors), Scheduler(cache, config), actions=None)
-    for server in servers:
-        try:
-            record_claim(ctx, server)
-        except (ValueError, KeyError, TypeError):
-            # an object this client's models cannot read (a newer operator's): left out
-            # rather than failing the whole listing
-            continue
+    with cache.batch():
+        for node in nodes:
+            cache.upsert_node(node)
+        for server in servers:
+            try:
+                record_claim(ctx, server)
+            except (ValueError, KeyError, TypeError):
+                # an object this client's models cannot read (a newer operator's): left out
+                # rather than failing the whole listing
+                continue
     return cache
 
 

@@ -264,10 +264,11 @@ class ServerController:
         for i in self.informers.values():
             if not i.wait_synced(sync_timeout):
                 raise RuntimeError(f"server controller: could not list {i.kind} in {sync_timeout:.0f}s")
-        for node in self.stores["nodes"].list():
-            self.cache.upsert_node(node)
-        for server in self.stores["servers"].list():
-            self.reconciler.record_claim(server)
+        with self.cache.batch():  # each host's indexes refreshed once, not once per server
+            for node in self.stores["nodes"].list():
+                self.cache.upsert_node(node)
+            for server in self.stores["servers"].list():
+                self.reconciler.record_claim(server)
         log.info("server controller: %d hosts, %d servers, %d claims", len(self.cache),
                  len(self.stores["servers"]), len(self.cache.instances()))
         self.queue.start()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import Counter, OrderedDict
+from contextlib import contextmanager
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,43 @@ class HostCache:
         self._group_members: dict[str, set[str]] = {}
         self._image_props: dict[tuple[str, str], Counter] = {}
         self._failed: dict[str, int] = {}
+        self._deferred: set[int] | None = None  # hosts to refresh when the batch ends
+
+    # ------------------------------------------------------------------ batches
+    @contextmanager
+    def batch(self) -> Iterator[HostCache]:
+        """Record many nodes and instances at once (an operator rebuilding its cache at
+        start-up): each host touched is refreshed once when the batch ends instead of once
+        per instance, and when most hosts were touched the sorted indexes are rebuilt in
+        one sort each rather than by a remove and an add per host. The lock is held
+        throughout, so no decision sees a half-recorded batch; within the batch, record
+        only (free amounts and indexes are as they were before it)."""
+        with self.lock:
+            if self._deferred is not None:  # nested: the outer batch refreshes
+                yield self
+                return
+            self._deferred = set()
+            try:
+                yield self
+            finally:
+                slots, self._deferred = self._deferred, None
+                self._refresh_all([s for s in slots if self._hosts[s] is not None])
+
+    def _refresh_all(self, slots: list[int]) -> None:
+        if len(slots) * 4 < len(self._slot):
+            for slot in slots:
+                self._refresh(slot)
+            return
+        for slot in slots:
+            self._refresh(slot, reindex=False)
+        for attr in _SORTED_ATTRIBUTES:
+            self._sorted[attr].rebuild((v, s) for s, v in enumerate(self._values[attr]) if v is not None)
+
+    def _touch(self, slot: int) -> None:
+        if self._deferred is None:
+            self._refresh(slot)
+        else:
+            self._deferred.add(slot)
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -186,7 +224,7 @@ class HostCache:
                     self._unkey(masks, extractor(old), slot)
                 for key in frozenset(extractor(host)):
                     masks[key] = masks.get(key, 0) | bit
-            self._refresh(slot)
+            self._touch(slot)
             self.generation += 1
 
     def _new_slot(self, name: str) -> int:
@@ -248,8 +286,9 @@ class HostCache:
         elif entry[1] == slot:
             entry[1] = (entry[0] & -entry[0]).bit_length() - 1  # any member stands for them all
 
-    def _refresh(self, slot: int) -> None:
-        """Recompute a host's free amounts and move it in every index that changed."""
+    def _refresh(self, slot: int, reindex: bool = True) -> None:
+        """Recompute a host's free amounts and move it in every index that changed (the
+        sorted indexes only with `reindex`: a batch rebuilds them whole instead)."""
         host = self._hosts[slot]
         usage = self._usage.get(host.name, _EMPTY)
         lim_cpu, lim_ram, lim_disk, phys_ram, phys_disk_mb = self._limits[slot]
@@ -284,11 +323,13 @@ class HostCache:
             current = values[slot]
             if current == value and current is not None:
                 continue
+            values[slot] = value
+            if not reindex:
+                continue
             index = self._sorted[attr]
             if current is not None:
                 index.remove((current, slot))
             index.add((value, slot))
-            values[slot] = value
 
     # ------------------------------------------------------------------ instances
     def add_instance(self, host: str, instance_id: str,
@@ -396,7 +437,7 @@ class HostCache:
                     del self._image_props[prop]
         slot = self._slot.get(rec.host)
         if slot is not None:
-            self._refresh(slot)
+            self._touch(slot)
 
     def claim(self, host: str, instance_id: str, usage: Usage, **kwargs: Any) -> InstanceRecord:
         """Record a new building instance after checking it fits; raises ClaimError."""

@@ -12,6 +12,7 @@ from kubestack.scheduler import (
     Flavor, HostCache, NoValidHost, RequestSpec, Scheduler, SchedulerConfig, ServerGroup,
 )
 from kubestack.scheduler.bitset import bits
+from kubestack.scheduler.cache import WEIGH_ATTRIBUTES
 from kubestack.scheduler.context import SchedulingContext
 from kubestack.scheduler.filters import FILTERS
 
@@ -261,3 +262,57 @@ def test_indexed_filters_agree_with_host_by_host(nodes, r, used):
         by_host = {h.name for h in cache.hosts() if flt.host_passes(h, ctx)}
         mask = flt.mask(ctx, cache.all_mask) & cache.all_mask if flt.applies(ctx) else cache.all_mask
         assert {cache.host(s).name for s in bits(mask)} == by_host, name
+
+
+def _record(cache: HostCache, op: tuple, nodes: dict[str, dict]) -> None:
+    """Apply one recording op (no decisions: a batch records only)."""
+    kind = op[0]
+    if kind == "node":
+        node = to_node(op[1], op[2])
+        nodes[node["metadata"]["name"]] = node
+        cache.upsert_node(node)
+    elif kind == "drop":
+        nodes.pop(f"h{op[1]}", None)
+        cache.remove_node(f"h{op[1]}")
+    elif kind == "add":
+        cache.add_instance(f"h{op[2]}", f"i{op[1]}", {"vcpus": op[3], "ram_mb": 256 * op[3]},
+                           building=op[4], group=op[5])
+    elif kind == "done":
+        if cache.instance(f"i{op[1]}"):
+            cache.set_building(f"i{op[1]}", False)
+    elif kind == "remove":
+        cache.remove_instance(f"i{op[1]}")
+
+
+@PROFILE
+@given(st.lists(op_st, max_size=20), st.lists(op_st, max_size=30))
+def test_a_batch_ends_as_the_same_changes_made_one_by_one(before, ops):
+    # `before` builds some hosts and fit masks outside any batch, so the batch must also
+    # move hosts already in the indexes (a few hosts touched: per-host refresh; most: rebuild)
+    caches = HostCache(ALL_FILTERS), HostCache(ALL_FILTERS)
+    nodes: dict[str, dict] = {}
+    for cache in caches:
+        for op in before:
+            if op[0] != "schedule":
+                _record(cache, op, {})
+        cache.fit_mask("MEMORY_MB", 512)
+        cache.fit_mask("VCPU", 2)
+    one_by_one, batched = caches
+    for op in ops:
+        if op[0] != "schedule":
+            _record(one_by_one, op, nodes)
+    with batched.batch():
+        for op in ops:
+            if op[0] != "schedule":
+                _record(batched, op, {})
+    batched.check_consistency()
+    assert batched.usage_snapshot() == one_by_one.usage_snapshot()
+    assert sorted(h.name for h in batched.hosts()) == sorted(h.name for h in one_by_one.hosts())
+    for host in one_by_one.hosts():
+        assert batched.free(host.name) == one_by_one.free(host.name)
+    for attr in WEIGH_ATTRIBUTES:
+        names = lambda c: [(v, c.host(s).name) for v, s in c.sorted_index(attr).ascending()]
+        assert sorted(names(batched)) == sorted(names(one_by_one))
+    for resource, amount in (("MEMORY_MB", 512), ("VCPU", 2)):
+        fits = lambda c: sorted(c.host(s).name for s in bits(c.fit_mask(resource, amount)))
+        assert fits(batched) == fits(one_by_one)
