@@ -93,3 +93,34 @@ def test_a_parent_project_bounds_its_children_together(cluster, kubestack):
         for name in (*teams, org):
             custom(cluster).delete_cluster_custom_object("kubestack.io", "v1alpha1", "projects", name)
 
+
+
+def test_what_quota_refused_goes_through_once_room_is_freed(cluster, kubestack):
+    """A server refused for quota (in ERROR, unbuilt) boots once a server is deleted, and a
+    resize refused for quota goes through once the Project's quota is raised: nobody touches
+    the refused objects again (a GitOps apply converges by itself)."""
+    ns = _project(cluster, {"instances": 1, "cores": 1, "ram": 10240})
+    try:
+        small = create_flavor(cluster, vcpus=1, ram=512)
+        big = create_flavor(cluster, vcpus=2, ram=1024)
+        create_image(cluster, ns)
+        create_server(cluster, ns, "a", small)
+        wait_status(cluster, ns, "a", "ACTIVE")
+        create_server(cluster, ns, "b", small)
+        s = wait_status(cluster, ns, "b", "ERROR")
+        assert s["status"]["fault"]["message"].startswith("Quota exceeded for instances")
+        custom(cluster).delete_namespaced_custom_object("kubestack.io", "v1alpha1", ns, "servers", "a")
+        s = wait_status(cluster, ns, "b", "ACTIVE")
+        assert not s["status"].get("fault")
+
+        patch_server(cluster, ns, "b", {"flavor": big})
+        wait_for(lambda: next((c for c in custom(cluster).get_namespaced_custom_object(
+            "kubestack.io", "v1alpha1", ns, "servers", "b")["status"].get("conditions") or []
+            if c["type"] == "RequestRefused" and c["reason"] == "QuotaExceeded"), None), what="resize refused")
+        custom(cluster).patch_cluster_custom_object("kubestack.io", "v1alpha1", "projects", ns,
+                                                    {"spec": {"quotas": {"cores": 2}}})
+        s = wait_status(cluster, ns, "b", "VERIFY_RESIZE")
+        assert s["status"]["flavorName"] == big
+        assert not any(c["type"] == "RequestRefused" for c in s["status"].get("conditions") or [])
+    finally:
+        custom(cluster).delete_cluster_custom_object("kubestack.io", "v1alpha1", "projects", ns)

@@ -13,7 +13,7 @@ from kubestack.compute.claims import (
 )
 from kubestack.compute.context import Cluster, Context, Outcome, instance_id, owner_ref
 from kubestack.compute.errors import error
-from kubestack.compute.references import Resolved, resolve
+from kubestack.compute.references import ReferenceError, Resolved, resolve
 from kubestack.k8s.conditions import set_condition
 from kubestack.scheduler import NoValidHost, RequestSpec, SchedulerHints
 
@@ -71,7 +71,14 @@ def schedule(ctx: Context, server: dict, model: Server, out: Outcome) -> None:
     resolved = resolve(ctx.cluster, server, model, for_boot=True)
     flavor = resolved.flavor
     uid = instance_id(server)
-    reserve_quota(ctx, server, flavor)
+    try:
+        reserve_quota(ctx, server, flavor)
+    except ReferenceError:
+        # an unbuilt server refused holds nothing, not even what an earlier attempt reserved at
+        # another flavor: a recount leaves a refused server's holding alone (usage.refused)
+        if ctx.quota is not None:
+            ctx.quota.release(quota_key(server))
+        raise
     st = out.status
     st.update(status=ServerState.BUILD, taskState=TaskState.SCHEDULING, vmState=VmState.BUILDING,
               powerState=PowerState.NOSTATE)

@@ -268,8 +268,9 @@ def _count(project: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Count the project's usage and bring the ledger in line with it."""
     ledger = state.quota_ledger()
     since = ledger.mark()
-    use, holders = usage_mod.count(_namespace_objects(project), _flavors())
-    ledger.reconcile(project, holders, since)
+    objects_ = _namespace_objects(project)
+    use, holders = usage_mod.count(objects_, _flavors())
+    ledger.reconcile(project, holders, since, undecided=usage_mod.refused(objects_))
     _last_count[project] = time.monotonic()
     return use, holders
 

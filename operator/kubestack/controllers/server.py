@@ -178,12 +178,17 @@ class ServerController:
                                            quota=state.quota_ledger())
         self.queue = WorkQueue("servers", self.reconcile_key,
                                workers=int(os.environ.get("KUBESTACK_SERVER_WORKERS", "8")))
+        # a server refused for quota (unbuilt in ERROR, or a resize refused) retries when room
+        # is freed: a server or volume deleted, a resize down, a Project's quotas raised
+        state.quota_ledger().on_room_freed(self.enqueue_waiting)
 
     def reconcile_key(self, key: tuple[str, str]) -> None:
         server = self.stores["servers"].get(*key)
         if server is None:
             return
         out = self.reconciler.reconcile(server)
+        if self._deleted_meanwhile(server):
+            return
         patch = objects.status_diff(server.get("status"), out.status)
         if patch:
             try:
@@ -197,18 +202,35 @@ class ServerController:
         if out.requeue_after is not None:
             raise Requeue(out.requeue_after)
 
+    def _deleted_meanwhile(self, server: dict) -> bool:
+        """The server's DELETED event came while it was being reconciled: its `forget` ran
+        before this reconcile's claims were made, so release them here (idempotent)."""
+        meta = server["metadata"]
+        now = self.stores["servers"].get(meta["namespace"], meta["name"])
+        if now is not None and now["metadata"].get("uid") == meta.get("uid"):
+            return False
+        self.reconciler.forget(server)
+        return True
+
     def servers_where(self, predicate) -> list[tuple[str, str]]:
         return [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in self.stores["servers"].list(predicate)]
 
     def enqueue_waiting(self, namespace: str | None = None) -> None:
-        """Servers that may be waiting for a reference (not scheduled yet, or in ERROR)."""
-        for key in self.servers_where(lambda s: (namespace is None or s["metadata"]["namespace"] == namespace)
-                                      and not (s.get("status") or {}).get("host")):
+        """Servers that may be waiting for a reference or for quota: not scheduled yet (or
+        in ERROR), or built with a change refused (observedGeneration left behind)."""
+        def waiting(s: dict) -> bool:
+            st = s.get("status") or {}
+            return (namespace is None or s["metadata"]["namespace"] == namespace) and \
+                (not st.get("host") or st.get("observedGeneration") != s["metadata"].get("generation"))
+        for key in self.servers_where(waiting):
             self.queue.add(key)
 
     # ---- informer handlers: quick, they only queue keys --------------------------------------
     def on_server(self, type_: str, body: dict, previous: dict | None) -> None:
         meta = body["metadata"]
+        parent = (meta.get("labels") or {}).get(RESERVATION_LABEL)
+        if parent:  # a multi-create's member: its reservation summarises the members
+            self.queue.add((meta["namespace"], parent))
         if type_ == "DELETED":
             self.reconciler.forget(body)
             return

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 UNLIMITED = -1
 
@@ -95,6 +95,18 @@ class QuotaLedger:
         self._now = 0
         # holder key -> (sequence number of its last change, its project then)
         self._touched: dict[str, tuple[int, str | None]] = {}
+        # called (outside the lock) whenever room may have been freed: what was refused
+        # for quota may fit now, and nothing else would tell its controller to retry
+        self._on_freed: list[Callable[[], None]] = []
+
+    def on_room_freed(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every change that may free room: a release, a reservation
+        replaced by a smaller one, new limits or parents, a forgotten project, a recount."""
+        self._on_freed.append(callback)
+
+    def _freed(self) -> None:
+        for callback in list(self._on_freed):
+            callback()
 
     # ---- limits -------------------------------------------------------------------------
 
@@ -102,6 +114,7 @@ class QuotaLedger:
         """Replace `project`'s limits (-1: unlimited; a missing key: unlimited)."""
         with self._lock:
             self._limits[project] = {k: int(v) for k, v in limits.items()}
+        self._freed()
 
     def set_parent(self, project: str, parent: str | None) -> None:
         """`project`'s place in the hierarchy: its usage counts against `parent`'s limits (and
@@ -111,6 +124,7 @@ class QuotaLedger:
                 self._parents[project] = parent
             else:
                 self._parents.pop(project, None)
+        self._freed()
 
     def forget_project(self, project: str) -> None:
         """Drop a deleted project's limits, base usage and holders."""
@@ -121,6 +135,7 @@ class QuotaLedger:
             self._limits.pop(project, None)
             self._base.pop(project, None)
             self._usage.pop(project, None)
+        self._freed()
 
     def limits(self, project: str) -> dict[str, int]:
         with self._lock:
@@ -154,11 +169,16 @@ class QuotaLedger:
             self._holders[holder_key] = (project, new)
             self._add(project, new, +1)
             self._touch(holder_key, project)
+        if any(new.get(r, 0) < v for r, v in prev.items()):  # a resize down
+            self._freed()
 
     def release(self, holder_key: str) -> bool:
         """Give back what `holder_key` holds; True when it held something."""
         with self._lock:
-            return self._drop(holder_key)
+            released = self._drop(holder_key)
+        if released:
+            self._freed()
+        return released
 
     def holds(self, holder_key: str) -> dict[str, int] | None:
         with self._lock:
@@ -193,23 +213,27 @@ class QuotaLedger:
             base = {r: int(v) - totals.get(r, 0) for r, v in (usage or {}).items()}
             self._base[project] = {r: v for r, v in base.items() if v > 0}
             self._recompute(project)
+        self._freed()
 
     def mark(self) -> int:
         """A point in the ledger's history; pass it to `reconcile` with a count listed after it."""
         with self._lock:
             return self._now
 
-    def reconcile(self, project: str, holders: Mapping[str, Mapping[str, int]], since: int) -> bool:
+    def reconcile(self, project: str, holders: Mapping[str, Mapping[str, int]], since: int,
+                  undecided: Iterable[str] = ()) -> bool:
         """Make `project`'s holders match a count listed after `mark()` returned `since`.
 
         A holder reserved or released after `since` is left alone (the list may predate
-        it); every other holder is set to what the count found: missing ones are released,
-        unknown ones (kinds no controller reserves, or drift) are added. Returns True when
-        something changed."""
+        it), and so is every `undecided` key (objects whose listed status may lag what the
+        ledger decided since: `usage.refused`); every other holder is set to what the count
+        found: missing ones are released, unknown ones (kinds no controller reserves, or
+        drift) are added. Returns True when something changed."""
         changed = False
+        keep = set(undecided)
         with self._lock:
             current = {k: d for k, (p, d) in self._holders.items() if p == project}
-            for key in current.keys() - holders.keys():
+            for key in current.keys() - holders.keys() - keep:
                 if self._last_change(key) <= since:
                     self._drop(key, project)
                     changed = True
@@ -227,6 +251,8 @@ class QuotaLedger:
             for key in [k for k, (seq, p) in self._touched.items()
                         if p in (project, None) and seq <= since and k not in self._holders]:
                 del self._touched[key]
+        if changed:
+            self._freed()
         return changed
 
     def _last_change(self, key: str) -> int:

@@ -14,7 +14,10 @@ it follows the same rules the controllers reserve by:
 
 An object refused for quota (its ``status.fault.message`` or ``status.reason`` is Nova's
 "Quota exceeded for ..." message) holds nothing: in Nova such a request never creates a
-row, here the object stays to carry the fault. Nor does a Volume whose deletion has given its
+row, here the object stays to carry the fault. Its holding in the ledger is left as it is by
+a recount (`refused`): a refused server retried when room is freed is admitted a moment
+before its status loses the fault, and a recount in between must not give its room to the
+next one (a refused object otherwise holds nothing: a refusal changes nothing). Nor does a Volume whose deletion has given its
 quota back (status ``deleting``, written before the release): it may still be listed for a
 moment, and a recount must not take back what the delete released.
 
@@ -140,6 +143,14 @@ def count(objects: Mapping[str, Iterable[Mapping[str, Any]]],
             for r, v in deltas.items():
                 usage[r] = usage.get(r, 0) + v
     return usage, holders
+
+
+def refused(objects: Mapping[str, Iterable[Mapping[str, Any]]]) -> set[str]:
+    """Holder keys of the objects whose status says they were refused for quota: a recount
+    leaves their holdings as the ledger has them (see the module docstring)."""
+    return {holder_key(kind, (obj.get("metadata") or {}).get("namespace") or "", obj["metadata"]["name"])
+            for plural, kind in COUNTED_KINDS.items() for obj in objects.get(plural) or ()
+            if refused_for_quota(obj)}
 
 
 def is_managed(obj: Mapping[str, Any]) -> bool:

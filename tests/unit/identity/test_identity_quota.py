@@ -194,3 +194,33 @@ def test_a_parent_cycle_does_not_hang():
     q.set_limits("b", {"cores": 1})
     with pytest.raises(QuotaExceeded):
         q.reserve("a", "server/a/x", {"cores": 2})
+
+
+def test_room_freed_is_announced_and_a_growing_reservation_is_not():
+    q = ledger()
+    calls: list[int] = []
+    q.on_room_freed(lambda: calls.append(1))
+    q.reserve("a", "server/a/x", {"instances": 1, "cores": 4})
+    q.reserve("a", "server/a/x", {"instances": 1, "cores": 6})  # a resize up frees nothing
+    q.release("server/a/nothing")  # held nothing
+    assert calls == []
+    q.reserve("a", "server/a/x", {"instances": 1, "cores": 2})  # a resize down
+    assert len(calls) == 1
+    q.release("server/a/x")
+    assert len(calls) == 2
+    q.set_limits("a", {"cores": 20})
+    q.forget_project("a")
+    assert len(calls) == 4
+
+
+def test_a_recount_leaves_the_holding_of_an_object_shown_refused_alone():
+    # a refused server retried and admitted: its listed status still shows the refusal
+    q = ledger(instances=1)
+    q.reserve("a", "server/a/x", {"instances": 1})
+    since = q.mark()
+    q.reconcile("a", {}, since, undecided={"server/a/x"})
+    assert q.holds("server/a/x") == {"instances": 1}
+    with pytest.raises(QuotaExceeded):
+        q.reserve("a", "server/a/y", {"instances": 1})
+    q.reconcile("a", {}, since)  # once its status is current, the count decides again
+    assert q.holds("server/a/x") is None
