@@ -1,14 +1,23 @@
 """The lecture's discovery verbs against the running stack: `hypervisor list/show`,
-`console log show`, `endpoint list`, `availability zone list`, `server list --no-headers`."""
+`console log show`, `endpoint list`, `availability zone list` (an admin's from Nodes, a project
+user's from the zones the operator publishes), `server list --no-headers`."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 import uuid
 
 import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
+from conftest import REPO_ROOT
 from kubestack.cli import main
+from kubestack.compute import zones
+from kubestack.devcluster.cluster import NodeSpec
 from support.compute import create_flavor, create_image, create_server, custom, server, wait_for, wait_status
 
 
@@ -18,6 +27,46 @@ def get_url(api, url: str) -> dict:
     data = resp.read()
     assert resp.status == 200, (url, resp.status, data[:300])
     return json.loads(data)
+
+
+def helm_template(cluster, template: str, namespace: str) -> list[dict]:
+    """One template of the chart, rendered by helm as `helm install -n namespace` would."""
+    version = client.VersionApi(cluster.api).get_code().git_version
+    proc = subprocess.run([str(cluster.bin_dir / "helm"), "template", "kubestack", "charts/kubestack",
+                           "--namespace", namespace, "--kube-version", version, "--show-only", template],
+                          capture_output=True, text=True, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+@pytest.fixture(scope="module")
+def zone_view(cluster, kubestack):
+    """The chart's Role and RoleBinding that let every authenticated user read the zones the
+    operator publishes, installed in the namespace of the session's operator
+    (support.processes.Operator's --namespace); returns that namespace."""
+    namespace = zones.DEFAULT_NAMESPACE
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    docs = helm_template(cluster, "templates/rbac-availability-zones.yaml", namespace)
+    kinds = {"Role": "role", "RoleBinding": "role_binding"}
+    for doc in docs:
+        kind = kinds[doc["kind"]]
+        try:
+            getattr(rbac, f"create_namespaced_{kind}")(namespace, doc)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            getattr(rbac, f"replace_namespaced_{kind}")(doc["metadata"]["name"], namespace, doc)
+    yield namespace
+    for doc in docs:
+        getattr(rbac, f"delete_namespaced_{kinds[doc['kind']]}")(doc["metadata"]["name"], namespace)
+
+
+def forbidden(call) -> bool:
+    try:
+        call()
+    except ApiException as exc:
+        return exc.status == 403
+    return False
 
 
 @pytest.fixture
@@ -31,10 +80,6 @@ def cli(cluster, capsys):
 
 
 def test_hypervisors_endpoints_zones_and_console(cluster, kubestack, namespace, cli, tmp_path):
-    from kubernetes import client
-
-    from kubestack.devcluster.cluster import NodeSpec
-
     core = client.CoreV1Api(cluster.api)
     zone = f"cat-{uuid.uuid4().hex[:6]}"
     host = NodeSpec(name=f"{zone}-0", zone=zone, cpu="8", memory="16Gi", ephemeral_storage="200Gi")
@@ -104,9 +149,8 @@ def test_hypervisors_endpoints_zones_and_console(cluster, kubestack, namespace, 
 
         # a project user: no Nodes to read, a one-line error; the catalog is public (discovery)
         alice = cluster.dev.write_kubeconfig(tmp_path / "alice", "alice", cluster.dev.issue_user("alice"))
-        for argv in (("hypervisor", "list"), ("availability", "zone", "list")):
-            err = cli(*argv, expect=1, kubeconfig=alice)
-            assert err.count("\n") == 1 and "reads the cluster's Nodes" in err and "Traceback" not in err
+        err = cli("hypervisor", "list", expect=1, kubeconfig=alice)
+        assert err.count("\n") == 1 and "reads the cluster's Nodes" in err and "Traceback" not in err
         assert len(json.loads(cli("endpoint", "list", "-f", "json", kubeconfig=alice))) == 6
 
         # the lecture's loop: `server list --no-headers`
@@ -120,3 +164,61 @@ def test_hypervisors_endpoints_zones_and_console(cluster, kubestack, namespace, 
         wait_for(lambda: all(server(cluster, namespace, n) is None for n in ("vm-1", "vm-2")), what="servers gone")
         core.delete_node(host.name)
         custom(cluster).delete_cluster_custom_object("kubestack.io", "v1alpha1", "flavors", flavor)
+
+
+def set_ready(core, name: str, ready: bool) -> None:
+    """What a kubelet reports (the dev cluster runs none, nor the node lifecycle controller)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    core.patch_node_status(name, {"status": {"conditions": [{
+        "type": "Ready", "status": str(ready), "reason": "KubeletReady" if ready else "KubeletStopped",
+        "message": "set by the test", "lastHeartbeatTime": now, "lastTransitionTime": now}]}})
+
+
+def test_project_users_list_the_zones_the_operator_publishes(cluster, kubestack, zone_view, cli, capsys,
+                                                             tmp_path):
+    core = client.CoreV1Api(cluster.api)
+    alice = cluster.dev.write_kubeconfig(tmp_path / "alice", "alice", cluster.dev.issue_user("alice"))
+    zone = f"pub-{uuid.uuid4().hex[:6]}"
+    host = NodeSpec(name=f"{zone}-0", zone=zone, cpu="8", memory="16Gi", ephemeral_storage="200Gi")
+
+    def listed(kubeconfig=None) -> dict[str, str]:
+        rows = json.loads(cli("availability", "zone", "list", "-f", "json", kubeconfig=kubeconfig))
+        return {r["Zone Name"]: r["Zone Status"] for r in rows}
+
+    def alice_sees(status: str | None) -> dict[str, str]:
+        """alice's listing once the operator has published the test zone as `status` (None: gone)."""
+        def check() -> dict[str, str] | None:
+            seen = listed(alice)
+            return seen if seen.get(zone) == status else None
+        return wait_for(check, what=f"zone {zone} {status or 'gone'} in the published view")
+
+    cluster.dev.register_nodes([host])
+    try:
+        # alice reads no Nodes, nor any other ConfigMap of the operator's namespace...
+        as_alice = client.CoreV1Api(cluster.impersonate("alice"))
+        assert forbidden(as_alice.list_node)
+        assert forbidden(lambda: as_alice.list_namespaced_config_map(zone_view))
+        assert forbidden(lambda: as_alice.read_namespaced_config_map("kube-root-ca.crt", zone_view))
+        # ...yet lists the zones, the same names and statuses as an admin reading Nodes
+        alice_sees("available")
+        assert wait_for(lambda: listed(alice) == listed(), what="alice's zones are the admin's")
+        published = core.read_namespaced_config_map(zones.CONFIGMAP, zone_view).data
+        assert published == listed() and published[zone] == "available"
+
+        # --long would show hosts: for alice, one line says it needs an admin, and the zones follow
+        assert main(["availability", "zone", "list", "--long", "-f", "json", "--kubeconfig", str(alice)]) == 0
+        out, err = capsys.readouterr()
+        assert {r["Zone Name"]: r["Zone Status"] for r in json.loads(out)}[zone] == "available"
+        assert all(set(r) == {"Zone Name", "Zone Status"} for r in json.loads(out))
+        assert err.count("\n") == 1 and "--long lists the compute hosts, which only an admin" in err
+
+        # the zone's only host goes NotReady, comes back, is cordoned: the published view follows
+        set_ready(core, host.name, False)
+        assert alice_sees("not available")[zone] == listed()[zone]
+        set_ready(core, host.name, True)
+        alice_sees("available")
+        core.patch_node(host.name, {"spec": {"unschedulable": True}})
+        assert alice_sees("not available")[zone] == listed()[zone]
+    finally:
+        core.delete_node(host.name)
+    alice_sees(None)  # a zone without hosts is no zone

@@ -14,18 +14,24 @@ The ID is derived from the URL, so it is stable.
 else the scheduler's default zone). A zone is available when at least one of its hosts can
 take servers (Node Ready and not cordoned); `--long` adds a row per host with the state of its
 compute service: enabled/disabled (cordoned) and :-) / XXX (Ready or not) with the last heartbeat.
-Listing zones reads Nodes: cluster-scope access, as for `hypervisor list`.
+As in Nova, any user may list the zones, but only an admin sees the hosts: the zones are read
+from Nodes when the kubeconfig may (an admin's), else from the summary the operator publishes
+for everyone (ConfigMap kubestack-availability-zones in its namespace: `kubestack.compute.zones`),
+which has the same zones and statuses and no hosts, so `--long` there says it needs an admin
+and lists the zones alone, as openstackclient does when Nova's policy refuses the details.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kubestack.cli.hypervisor import compute_hosts, operator_config, read_nodes, ready_heartbeat, zone_of
+from kubestack.cli.hypervisor import compute_hosts, operator_config, ready_heartbeat
 from kubestack.cli.output import GROUP, VERSION, CliError, api_client, connection_args, list_args, print_list, run
+from kubestack.compute import zones as az
 
 # Keystone's catalog on this cluster: (service type, service name, the kinds serving it); the
 # endpoint's URL is the collection of the first kind. Every kubestack.io kind is in one row.
@@ -58,10 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     zone = averbs.add_parser("zone", help="availability zones: list")
     zverbs = zone.add_subparsers(dest="zone_command", metavar="VERB")
     zverbs.required = True
-    zlist = zverbs.add_parser("list", help="list the compute hosts' availability zones (admin: reads Nodes)")
+    zlist = zverbs.add_parser("list", help="list the compute hosts' availability zones")
     zlist.add_argument("--compute", action="store_true",
                        help="compute zones only (the only kind there is here; accepted for openstack's sake)")
-    zlist.add_argument("--long", action="store_true", help="a row per host with its compute service's state")
+    zlist.add_argument("--long", action="store_true",
+                       help="a row per host with its compute service's state (admin: reads Nodes)")
+    zlist.add_argument("--operator-namespace", metavar="NAMESPACE", default=None,
+                       help="where the operator publishes the zones for non-admins "
+                            f"(default ${az.NAMESPACE_ENV}, else {az.DEFAULT_NAMESPACE})")
     connection_args(zlist, namespaced=False)
     list_args(zlist)
     zlist.set_defaults(func=run(_zone_list))
@@ -101,9 +111,22 @@ def endpoint_rows(server_url: str, region: str | None, served: Iterable[str], *,
     return headers, rows
 
 
-def host_available(host) -> bool:
-    """The host's compute service is up (Node Ready) and enabled (not cordoned)."""
-    return host.ready and not host.unschedulable
+ZONE_HEADERS = ["Zone Name", "Zone Status"]
+LONG_HEADERS = [*ZONE_HEADERS, "Zone Resource", "Host Name", "Service Name", "Service Status"]
+
+
+def summary_rows(summary: Mapping[str, str]) -> list[list[Any]]:
+    """A row per zone of a zone summary (`kubestack.compute.zones`): the admin's listing and
+    the published one are the same rows."""
+    return [[zone, status] for zone, status in sorted(summary.items())]
+
+
+def service_status(node: Mapping[str, Any], host) -> str:
+    """Nova's compute service state: enabled/disabled, :-)/XXX, the last heartbeat."""
+    return " ".join(p for p in (
+        "disabled" if host.unschedulable else "enabled",
+        ":-)" if host.ready else "XXX",
+        ready_heartbeat(node) or "") if p)
 
 
 def zone_rows(nodes: Iterable[Mapping[str, Any]], *, long: bool = False,
@@ -111,27 +134,16 @@ def zone_rows(nodes: Iterable[Mapping[str, Any]], *, long: bool = False,
     """`openstack availability zone list [--long]`'s rows for the compute hosts among `nodes`."""
     from kubestack.scheduler import SchedulerConfig
 
-    config = config or SchedulerConfig()
-    zones: dict[str, list[tuple[Mapping[str, Any], Any]]] = {}
-    for node, host in compute_hosts(nodes):
-        zones.setdefault(zone_of(host, config), []).append((node, host))
-    headers = ["Zone Name", "Zone Status"]
-    if long:
-        headers += ["Zone Resource", "Host Name", "Service Name", "Service Status"]
+    default = (config or SchedulerConfig()).default_availability_zone
+    hosts = compute_hosts(nodes)
+    summary = az.summary((h for _, h in hosts), default)
+    if not long:
+        return ZONE_HEADERS, summary_rows(summary)
     rows: list[list[Any]] = []
-    for zone in sorted(zones):
-        members = zones[zone]
-        status = "available" if any(host_available(h) for _, h in members) else "not available"
-        if not long:
-            rows.append([zone, status])
-            continue
-        for node, host in members:
-            service_status = " ".join(p for p in (
-                "disabled" if host.unschedulable else "enabled",
-                ":-)" if host.ready else "XXX",
-                ready_heartbeat(node) or "") if p)
-            rows.append([zone, status, "", host.name, COMPUTE_SERVICE, service_status])
-    return headers, rows
+    for node, host in sorted(hosts, key=lambda p: (az.zone_of(p[1], default), p[1].name)):
+        zone = az.zone_of(host, default)
+        rows.append([zone, summary[zone], "", host.name, COMPUTE_SERVICE, service_status(node, host)])
+    return LONG_HEADERS, rows
 
 
 def region_of(kubeconfig: str | None) -> str | None:
@@ -171,8 +183,42 @@ def _endpoint_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_published_zones(api, namespace: str, nodes_refused: str) -> dict[str, str]:
+    """The zone summary the operator publishes for users who may not read Nodes."""
+    from kubestack.k8s.rest import ApiError, api_request
+
+    where = f"ConfigMap {namespace}/{az.CONFIGMAP}"
+    try:
+        return az.published(api_request(api, "GET", f"/api/v1/namespaces/{namespace}/configmaps/{az.CONFIGMAP}")
+                            or {})
+    except ApiError as exc:
+        if exc.status == 403:
+            raise CliError(f"availability zone list reads the cluster's Nodes (an admin's kubeconfig: "
+                           f"{nodes_refused}) or the zones the operator publishes ({where}: "
+                           f"{exc.status} {exc.message}); this user may read neither") from None
+        if exc.status == 404:
+            raise CliError(f"the operator has not published the availability zones ({where} not found): "
+                           f"is it running in namespace {namespace}? (--operator-namespace)") from None
+        raise CliError(f"{exc.status} {exc.message or exc.reason}") from None
+
+
 def _zone_list(args: argparse.Namespace) -> int:
-    headers, rows = zone_rows(read_nodes(args, "availability zone list"), long=args.long,
-                              config=operator_config())
+    from kubestack.k8s.rest import ApiError, api_request
+
+    api = api_client(args)
+    try:
+        nodes = (api_request(api, "GET", "/api/v1/nodes") or {}).get("items") or []
+    except ApiError as exc:
+        if exc.status != 403:
+            raise CliError(f"{exc.status} {exc.message or exc.reason}") from None
+        # not an admin: the published zones, which name no hosts
+        namespace = args.operator_namespace or az.operator_namespace()
+        rows = summary_rows(read_published_zones(api, namespace, f"{exc.status} {exc.message}"))
+        if args.long:
+            print("note: --long lists the compute hosts, which only an admin may see (Nova's policy): "
+                  "zones only", file=sys.stderr)
+        print_list(args, ZONE_HEADERS, rows)
+        return 0
+    headers, rows = zone_rows(nodes, long=args.long, config=operator_config())
     print_list(args, headers, rows)
     return 0

@@ -30,6 +30,7 @@ from kubestack.cli.output import (
     GROUP, VERSION, CliError, api_client, connection_args, list_args, print_list, print_show, run,
     show_args,
 )
+from kubestack.compute import zones
 
 def register(sub: argparse._SubParsersAction) -> None:
     hyp = sub.add_parser("hypervisor", help="Nova hypervisors (the compute Nodes): list, show")
@@ -88,10 +89,6 @@ def compute_hosts(nodes: Iterable[Mapping[str, Any]]) -> list[tuple[Mapping[str,
     return sorted(((n, h) for n, h in out if h is not None), key=lambda p: p[1].name)
 
 
-def zone_of(host, config) -> str:
-    return host.zone or config.default_availability_zone
-
-
 class _Snapshot:
     """The little of the reconciler's `Cluster` port that recording claims reads."""
 
@@ -145,7 +142,7 @@ def hypervisor_fields(node: Mapping[str, Any], host, cache, config) -> dict[str,
     free = cache.free(name)
     return {
         "aggregates": sorted(host.aggregates),
-        "availability_zone": zone_of(host, config),
+        "availability_zone": zones.zone_of(host, config.default_availability_zone),
         "free_disk_gb": host.disk_gb - used[DISK_GB],
         "free_ram_mb": host.memory_mb - used[MEMORY_MB],
         "host_ip": host_ip(node),

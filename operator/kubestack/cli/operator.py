@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG") or None,
                    help="kubeconfig (default $KUBECONFIG; in-cluster service account when unset)")
     p.add_argument("--namespace", default=os.environ.get("KUBESTACK_NAMESPACE", "kubestack-system"),
-                   help="namespace of the leader-election Lease")
+                   help="the operator's namespace: its leader-election Lease and the published availability zones")
     p.add_argument("--probe-port", type=int, default=int(os.environ.get("KUBESTACK_PROBE_PORT", "8080")),
                    help="port for /healthz, /readyz and /metrics (0 = any free port)")
     p.add_argument("--probe-host", default="0.0.0.0")
@@ -32,6 +32,7 @@ def _run(args) -> int:
 
     # read by the controllers at start-up (they run in this process)
     os.environ["KUBESTACK_VM_ACTIONS"] = args.vm_actions
+    os.environ["KUBESTACK_NAMESPACE"] = args.namespace  # where the zones are published too
 
     return run(OperatorOptions(
         kubeconfig=args.kubeconfig, namespace=args.namespace, probe_host=args.probe_host,

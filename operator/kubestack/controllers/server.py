@@ -30,6 +30,8 @@ from kubernetes.client.rest import ApiException
 from kubestack.compute.reconciler import RESERVATION_LABEL, ServerReconciler
 from kubestack.compute.render import SERVER_LABEL
 from kubestack.compute.vmactions import Backend, VMActions
+from kubestack.compute.zones import operator_namespace
+from kubestack.controllers.zones import ZonePublisher
 from kubestack.k8s import events, objects
 from kubestack.k8s.client import api, core
 from kubestack.runtime import informer, state
@@ -181,6 +183,7 @@ class ServerController:
         # a server refused for quota (unbuilt in ERROR, or a resize refused) retries when room
         # is freed: a server or volume deleted, a resize down, a Project's quotas raised
         state.quota_ledger().on_room_freed(self.enqueue_waiting)
+        self.zones = ZonePublisher(self.cache, operator_namespace())
 
     def reconcile_key(self, key: tuple[str, str]) -> None:
         server = self.stores["servers"].get(*key)
@@ -264,8 +267,10 @@ class ServerController:
         name = body["metadata"]["name"]
         if type_ == "DELETED":
             self.cache.remove_node(name)
+            self.zones.host_changed(name)
             return
         self.cache.upsert_node(body)
+        self.zones.host_changed(name)
         if previous is None or _ready(previous) != _ready(body):
             # a host went down or came back: its servers may need evacuating or recovering
             for key in self.servers_where(lambda s: (s.get("status") or {}).get("host") == name):
@@ -293,12 +298,14 @@ class ServerController:
                 self.reconciler.record_claim(server)
         log.info("server controller: %d hosts, %d servers, %d claims", len(self.cache),
                  len(self.stores["servers"]), len(self.cache.instances()))
+        self.zones.start()
         self.queue.start()
         for key in self.servers_where(None):
             self.queue.add(key)
 
     def stop(self) -> None:
         self.queue.stop()
+        self.zones.stop()
 
 
 controller: ServerController | None = None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
@@ -12,6 +13,7 @@ from kubestack.cli import catalog as catalog_cli
 from kubestack.cli import hypervisor as hyp_cli
 from kubestack.cli import server as server_cli
 from kubestack.cli.output import CliError, format_list
+from kubestack.compute import zones
 from kubestack.scheduler import SchedulerConfig
 
 pytestmark = pytest.mark.unit
@@ -136,26 +138,34 @@ def test_scheduler_config_is_the_operators(tmp_path, monkeypatch):
     assert hyp_cli.operator_config() == SchedulerConfig()
 
 
-def test_a_project_user_gets_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
-    from kubestack.k8s import rest
-
+def user_kubeconfig(tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
         "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
         "users: [{name: alice, user: {token: t}}]\n"
         "contexts: [{name: c, context: {cluster: k, user: alice}}]\n")
+    return kubeconfig
+
+
+NODES_FORBIDDEN = ('nodes is forbidden: User "alice" cannot list resource "nodes" in API group "" '
+                   'at the cluster scope')
+
+
+def test_a_project_user_gets_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    from kubestack.k8s import rest
+
+    kubeconfig = user_kubeconfig(tmp_path)
 
     def refuse(api, method, path, **kw):
         assert (method, path) == ("GET", "/api/v1/nodes")
-        raise rest.ApiError(403, 'nodes is forbidden: User "alice" cannot list resource "nodes" in API group "" '
-                                 'at the cluster scope', "Forbidden")
+        raise rest.ApiError(403, NODES_FORBIDDEN, "Forbidden")
 
     monkeypatch.setattr(rest, "api_request", refuse)
-    for argv in (["hypervisor", "list"], ["hypervisor", "show", "compute-0"], ["availability", "zone", "list"]):
+    for argv in (["hypervisor", "list"], ["hypervisor", "show", "compute-0"]):
         assert main([*argv, "--kubeconfig", str(kubeconfig)]) == 1
         out, err = capsys.readouterr()
-        verb = " ".join(argv[:2] if argv[0] == "hypervisor" else argv)
+        verb = " ".join(argv[:2])
         assert out == "" and err.count("\n") == 1
         assert err.startswith(f"error: {verb} reads the cluster's Nodes, which needs cluster-scope read access")
         assert 'User "alice" cannot list resource "nodes"' in err
@@ -179,6 +189,64 @@ def test_zone_list_from_the_compute_hosts():
         ["az2", "not available", "", "c2", "nova-compute", "disabled :-) 2025-05-01T10:00:00Z"],
         ["dflt", "available", "", "c3", "nova-compute", "enabled :-) 2025-05-01T10:00:00Z"],
     ]
+
+
+def published_zones_api(published: dict | None = None, refused: int | None = None):
+    """A stand-in for the API server as a project user meets it: Nodes forbidden, the
+    operator's published zones readable (or answering `refused`)."""
+    from kubestack.k8s import rest
+
+    asked: list[str] = []
+
+    def request(api, method, path, **kw):
+        asked.append(path)
+        if path == "/api/v1/nodes":
+            raise rest.ApiError(403, NODES_FORBIDDEN, "Forbidden")
+        if refused:
+            raise rest.ApiError(refused, f"configmaps {zones.CONFIGMAP!r} refused", "Refused")
+        return {"metadata": {"name": zones.CONFIGMAP}, "data": published}
+
+    return request, asked
+
+
+def test_a_project_user_lists_the_published_zones(tmp_path, monkeypatch, capsys):
+    from kubestack.k8s import rest
+
+    nodes = [node("c0", zone="az1"), node("c1", zone="az2", ready=False), node("c2", zone=None)]
+    admin_rows = catalog_cli.zone_rows(nodes)[1]
+    summary = zones.summary([h for _, h in hyp_cli.compute_hosts(nodes)], "nova")
+    request, asked = published_zones_api(summary)
+    monkeypatch.setattr(rest, "api_request", request)
+    monkeypatch.setenv(zones.NAMESPACE_ENV, "cloud")
+    kubeconfig = str(user_kubeconfig(tmp_path))
+
+    # the same zones and statuses an admin lists
+    assert main(["availability", "zone", "list", "-f", "json", "--kubeconfig", kubeconfig]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == [{"Zone Name": z, "Zone Status": s} for z, s in admin_rows] and err == ""
+    assert asked[-1] == f"/api/v1/namespaces/cloud/configmaps/{zones.CONFIGMAP}"
+
+    # --long shows hosts, which a project user may not see: one line says so, the zones follow
+    assert main(["availability", "zone", "list", "--long", "-f", "json", "--kubeconfig", kubeconfig,
+                 "--operator-namespace", "elsewhere"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == [{"Zone Name": z, "Zone Status": s} for z, s in admin_rows]
+    assert err.count("\n") == 1 and err.startswith("note: --long lists the compute hosts, which only an admin")
+    assert asked[-1] == f"/api/v1/namespaces/elsewhere/configmaps/{zones.CONFIGMAP}"
+
+
+@pytest.mark.parametrize("refused, says", [
+    (403, "reads the cluster's Nodes (an admin's kubeconfig: 403 nodes is forbidden"),
+    (404, "the operator has not published the availability zones (ConfigMap kubestack-system/"),
+])
+def test_no_published_zones_is_one_line(tmp_path, monkeypatch, capsys, refused, says):
+    from kubestack.k8s import rest
+
+    monkeypatch.setattr(rest, "api_request", published_zones_api(refused=refused)[0])
+    monkeypatch.delenv(zones.NAMESPACE_ENV, raising=False)
+    assert main(["availability", "zone", "list", "--kubeconfig", str(user_kubeconfig(tmp_path))]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and says in err
 
 
 # ---------------------------------------------------------------------------- endpoints
