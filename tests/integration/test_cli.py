@@ -135,3 +135,31 @@ def test_rebuild_wait_of_a_volume_backed_server_stops_at_the_refusal(cluster, ku
     refused = next(c for c in st["conditions"] if c["type"] == "RequestRefused")
     assert refused["reason"] == "VolumeBackedServer" and st["status"] == "ACTIVE" and not st.get("fault")
     events_with(cluster, namespace, "bfv", "RebuildRefused")
+
+
+def test_image_and_volume_lists_take_the_shared_list_options(cluster, kubestack, namespace, cli):
+    import yaml
+
+    create_image(cluster, namespace)
+    shown = json.loads(cli("volume", "create", "data", "--size", "1", "--property", "purpose=logs", "--wait",
+                           "-n", namespace, "-f", "json"))
+    assert shown["status"] == "available"
+
+    # openstackclient's columns, json keyed by them (other projects' public images may be listed too)
+    images = json.loads(cli("image", "list", "-n", namespace, "-f", "json"))
+    assert {"Name": "cirros", "Status": "active"}.items() <= next(i for i in images if i["Name"] == "cirros").items()
+    assert set(images[0]) == {"ID", "Name", "Status"}
+    long_images = json.loads(cli("image", "list", "--long", "-n", namespace, "-f", "json", "-c", "Name",
+                                 "-c", "Disk Format", "-c", "Project"))
+    assert {"Name": "cirros", "Disk Format": "raw", "Project": namespace} in long_images
+    assert "cirros" in cli("image", "list", "-n", namespace, "-f", "value", "-c", "Name").split()
+    table = cli("image", "list", "-n", namespace, "--no-headers", "-c", "Name")
+    assert "| cirros " in table and "| Name" not in table
+
+    volumes = json.loads(cli("volume", "list", "-n", namespace, "-f", "json"))
+    assert volumes == [{"ID": shown["id"], "Name": "data", "Status": "available", "Size": 1, "Attached to": ""}]
+    assert yaml.safe_load(cli("volume", "list", "--long", "-n", namespace, "-f", "yaml", "-c", "Name",
+                              "-c", "Properties")) == [{"Name": "data", "Properties": {"purpose": "logs"}}]
+    assert cli("volume", "list", "-n", namespace, "-f", "csv", "--no-headers", "-c", "Name", "-c", "Size") == \
+        '"data",1\n'
+    assert "No recognized column names" in cli("volume", "list", "-n", namespace, "-c", "Nope", expect=1)

@@ -3,7 +3,9 @@ its server (or port) exists is DOWN with the reason, turns ACTIVE with the serve
 and its Service selecting the server once the server boots, goes DOWN again (keeping its
 address) when the server is deleted, and comes back when a server of that name does. One
 whose external network goes is ERROR and associated with nothing (status and Service); one
-naming a port forwards what the port's own security groups allow in."""
+naming a port forwards what the port's own security groups allow in. An ERROR that waits (for
+the network, for a free address) is not kstatus' Stalled; one naming a network that is not
+external is, until the network is made external."""
 
 from __future__ import annotations
 
@@ -44,6 +46,11 @@ def _status(cluster, ns, name="fip"):
 
 def _service(cluster, ns, name="fip"):
     return client.CoreV1Api(cluster.api).read_namespaced_service(f"fip-{name}", ns)
+
+
+def _stalled(status):
+    """kstatus' Stalled condition's (status, reason), or None."""
+    return next(((c["status"], c["reason"]) for c in status.get("conditions") or [] if c["type"] == "Stalled"), None)
 
 
 def _down_with(cluster, ns, reason, name="fip"):
@@ -141,11 +148,25 @@ def test_floating_ip_applied_before_its_port_converges(cluster, kubestack, names
 def test_floating_ip_applied_before_its_external_network_gets_an_address(cluster, kubestack, namespace, admin):
     _create(cluster, namespace, "FloatingIP", "floatingips", "fip", {"floatingNetwork": f"{admin}/public",
                                                                        "server": "web"})
-    wait_for(lambda: (s := _status(cluster, namespace)).get("status") == "ERROR"
-             and "could not be found" in s.get("reason", "") and s, timeout=60, what="ERROR: no network")
+    st = wait_for(lambda: (s := _status(cluster, namespace)).get("status") == "ERROR"
+                  and "could not be found" in s.get("reason", "") and s, timeout=60, what="ERROR: no network")
+    assert _stalled(st) is None  # a network still to be applied: progress, not failed (Flux)
     _network(cluster, admin, "public", "172.24.13.0/24", external=True, shared=True)
     st = _down_with(cluster, namespace, "Server web could not be found.")
     assert st["floatingIpAddress"].startswith("172.24.13.")
+
+    # a network that is not external: only a spec change cures that (Stalled), and it goes
+    # once the network is made external
+    _network(cluster, namespace, "internal", "172.24.15.0/24")
+    _create(cluster, namespace, "FloatingIP", "floatingips", "inside", {"floatingNetwork": "internal"})
+    st = wait_for(lambda: (s := _status(cluster, namespace, "inside")).get("status") == "ERROR" and s,
+                  timeout=60, what="ERROR: not external")
+    assert "not an external network" in st["reason"] and _stalled(st) == ("True", "AllocationFailed")
+    custom(cluster).patch_namespaced_custom_object(G, V, namespace, "networks", "internal",
+                                                   {"spec": {"external": True}})
+    st = wait_for(lambda: (s := _status(cluster, namespace, "inside")).get("status") == "DOWN" and s,
+                  timeout=60, what="inside DOWN once the network is external")
+    assert st["floatingIpAddress"].startswith("172.24.15.") and _stalled(st) is None
 
 
 def test_a_floating_ip_waiting_for_a_full_pool_gets_the_address_another_gives_back(cluster, kubestack,
@@ -158,8 +179,9 @@ def test_a_floating_ip_waiting_for_a_full_pool_gets_the_address_another_gives_ba
     wait_for(lambda: _status(cluster, namespace, "first").get("floatingIpAddress") == "172.24.14.10",
              timeout=60, what="first has the pool's one address")
     _create(cluster, namespace, "FloatingIP", "floatingips", "second", {"floatingNetwork": f"{admin}/tiny"})
-    wait_for(lambda: _status(cluster, namespace, "second").get("status") == "ERROR", timeout=60,
-             what="second ERROR: the pool is full")
+    full = wait_for(lambda: (s := _status(cluster, namespace, "second")).get("status") == "ERROR" and s, timeout=60,
+                    what="second ERROR: the pool is full")
+    assert _stalled(full) is None
     custom(cluster).delete_namespaced_custom_object(G, V, namespace, "floatingips", "first")
     st = wait_for(lambda: (s := _status(cluster, namespace, "second")).get("status") == "DOWN" and s,
                   timeout=60, what="second gets the freed address")

@@ -4,7 +4,8 @@ them; a Router applied before its networks is ERROR, then modelled-but-not-reali
 exist, and ERROR again when one goes; a pre-created Port plugged by a server is unbound (status
 only: DOWN, no server, deviceId kept) when the server is deleted, keeps its address, and is
 bound again by a server that plugs it; a Port in ERROR for an address that is taken (a fixed IP
-another port holds, a full pool) gets it once the address is given back."""
+another port holds, a full pool) gets it once the address is given back. A Port waiting so is
+not kstatus' Stalled; a Network with invalid pools, and a Port on it, are, until it is fixed."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ def _router_in(cluster, ns, name, state, reason=""):
                     and reason in (s.get("reason") or "") and s, timeout=60, what=f"router {name} {state} {reason}")
 
 
+def _stalled(status):
+    """kstatus' Stalled condition's (status, reason), or None."""
+    return next(((c["status"], c["reason"]) for c in status.get("conditions") or [] if c["type"] == "Stalled"), None)
+
+
 def _claims(cluster, ns):
     items = client.CoreV1Api(cluster.api).list_namespaced_config_map(
         ns, label_selector="kubestack.io/ip-claim=true").items
@@ -53,7 +59,9 @@ def test_port_applied_before_its_network_gets_its_addresses(cluster, kubestack, 
     _create(cluster, namespace, "Port", "ports", "vip", {"network": "private"})
     _create(cluster, namespace, "Port", "ports", "extra", {"network": "private",
                                                             "fixedIps": [{"subnet": "second"}]})
-    _port_in(cluster, namespace, "vip", "ERROR", "Network private could not be found.")
+    waiting = _port_in(cluster, namespace, "vip", "ERROR", "Network private could not be found.")
+    # Flux's health checks read Stalled as failed at once: a network still to be applied is not
+    assert _stalled(waiting) is None
 
     # the network appears (without the second subnet): vip is given an address, DOWN (no server)
     _network(cluster, namespace, "private", ("private-v4", "10.61.0.0/24"))
@@ -65,7 +73,8 @@ def test_port_applied_before_its_network_gets_its_addresses(cluster, kubestack, 
     assert st["networkAttachment"] == f"{namespace}/private"
     events_with(cluster, namespace, "vip", "PortError", "Allocated")
     # the port asking for a subnet the network does not have yet is still ERROR, for that
-    _port_in(cluster, namespace, "extra", "ERROR", "Subnet second could not be found on network private.")
+    waiting = _port_in(cluster, namespace, "extra", "ERROR", "Subnet second could not be found on network private.")
+    assert _stalled(waiting) is None
 
     # the subnet is added: the port gets its address there
     custom(cluster).patch_namespaced_custom_object(G, V, namespace, "networks", "private", {"spec": {"subnets": [
@@ -76,11 +85,37 @@ def test_port_applied_before_its_network_gets_its_addresses(cluster, kubestack, 
     assert _claims(cluster, namespace) == ["10.61.0.2", "10.62.0.2"]
 
 
+def test_a_network_with_invalid_pools_is_stalled_and_so_is_a_port_on_it_until_it_is_fixed(
+        cluster, kubestack, namespace):
+    # a pool that starts after it ends: admission lets it through, only a spec change cures it
+    _create(cluster, namespace, "Network", "networks", "broken", {"subnets": [
+        {"name": "broken-v4", "cidr": "10.67.0.0/24", "ipVersion": 4,
+         "allocationPools": [{"start": "10.67.0.20", "end": "10.67.0.10"}]}]})
+    _create(cluster, namespace, "Port", "ports", "on-broken", {"network": "broken"})
+    net = wait_for(lambda: (s := _status(cluster, namespace, "networks", "broken")).get("status") == "ERROR"
+                   and _stalled(s) and s, timeout=60, what="network broken ERROR, Stalled")
+    assert "starts after it ends" in net["reason"] and _stalled(net) == ("True", "InvalidSubnet")
+    port = wait_for(lambda: (s := _status(cluster, namespace, "ports", "on-broken")).get("status") == "ERROR"
+                    and _stalled(s) and s, timeout=60, what="port on-broken ERROR, Stalled")
+    assert "starts after it ends" in port["reason"] and _stalled(port) == ("True", "PortError")
+
+    # fixed: both recover, and Stalled goes with the ERROR
+    custom(cluster).patch_namespaced_custom_object(G, V, namespace, "networks", "broken", {"spec": {"subnets": [
+        {"name": "broken-v4", "cidr": "10.67.0.0/24", "ipVersion": 4,
+         "allocationPools": [{"start": "10.67.0.10", "end": "10.67.0.20"}]}]}})
+    net = wait_for(lambda: (s := _status(cluster, namespace, "networks", "broken")).get("status") == "ACTIVE" and s,
+                   timeout=60, what="network broken ACTIVE")
+    assert _stalled(net) is None
+    port = _port_in(cluster, namespace, "on-broken", "DOWN")
+    assert port["fixedIpSummary"] == "10.67.0.10" and _stalled(port) is None
+
+
 def test_router_applied_before_its_networks_converges(cluster, kubestack, namespace, admin):
     _create(cluster, namespace, "Router", "routers", "r1", {
         "externalGateway": {"network": f"{admin}/public"},
         "interfaces": [{"network": "private", "subnet": "private-v4"}]})
-    _router_in(cluster, namespace, "r1", "ERROR", f"Network {admin}/public could not be found.")
+    waiting = _router_in(cluster, namespace, "r1", "ERROR", f"Network {admin}/public could not be found.")
+    assert _stalled(waiting) is None
 
     _network(cluster, admin, "public", ("public-v4", "172.24.20.0/24"), external=True, shared=True)
     _router_in(cluster, namespace, "r1", "ERROR", "Network private could not be found.")
@@ -147,7 +182,7 @@ def test_a_port_waiting_for_a_taken_fixed_ip_gets_it_once_it_is_given_back(clust
     # Neutron would refuse the second create; here it exists, ERROR, until the address is free
     _create(cluster, namespace, "Port", "ports", "second", {"network": "private",
                                                             "fixedIps": [{"ipAddress": "10.65.0.50"}]})
-    _port_in(cluster, namespace, "second", "ERROR", "IP address 10.65.0.50 already allocated")
+    assert _stalled(_port_in(cluster, namespace, "second", "ERROR", "IP address 10.65.0.50 already allocated")) is None
 
     # the first port goes (its claim with it, by the garbage collector): the second takes it
     custom(cluster).delete_namespaced_custom_object(G, V, namespace, "ports", "first")
@@ -170,7 +205,8 @@ def test_a_port_waiting_for_a_full_pool_gets_the_address_a_deleted_server_gives_
     assert srv["status"]["addresses"]["private"][0]["addr"] == "10.66.0.10"
 
     _create(cluster, namespace, "Port", "ports", "late", {"network": "private"})
-    _port_in(cluster, namespace, "late", "ERROR", "No more IP addresses available on network private")
+    assert _stalled(_port_in(cluster, namespace, "late", "ERROR",
+                             "No more IP addresses available on network private")) is None
 
     # the server goes, and its port's address with it (claims owned by the Server): late gets it
     custom(cluster).delete_namespaced_custom_object(G, V, namespace, "servers", "app")

@@ -6,7 +6,9 @@
                            [--property k=v ...] [--tag T ...] [--protected] [--container-disk]
                            [--wait]
     kubestack image list [--long]          images this project may use (its own, public,
-                                           community, shared with it)
+                                           community, shared with it); the shared list
+                                           output (cli.output): -f table|json|yaml|value|csv,
+                                           -c COLUMN, --no-headers
     kubestack image show NAME
     kubestack image set NAME [--public|...] [--protected|--unprotected] [--property k=v]
                              [--remove-property k] [--tag T] [--min-disk G] [--min-ram M]
@@ -24,7 +26,8 @@ the DataVolume `<name>-image` UploadReady the file is sent:
   complete with the DataVolume annotation `simulator.kubestack.io/uploaded: "true"`.
 
 Options shared with `kubestack volume`: `--kubeconfig`, `-n/--project` (default: the
-kubeconfig context's namespace), `-f/--format table|json|yaml`.
+kubeconfig context's namespace), `-f/--format table|json|yaml` (the lists: the shared list
+options above).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 
 # the one CLI support layer: errors, connections, waiting (shared with every verb)
 from kubestack.cli.output import (
-    CliError, api_client, connection_args, key_values, namespace_of, render_table, run,
+    CliError, api_client, connection_args, key_values, list_args, namespace_of, print_list, render_table, run,
 )
 from kubestack.cli.output import poll as wait_for
 
@@ -137,7 +140,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     lst = verbs.add_parser("list", help="list images this project may use")
     lst.add_argument("--long", action="store_true")
-    common_args(lst)
+    connection_args(lst)
+    list_args(lst)
     lst.set_defaults(func=run(_list))
 
     show = verbs.add_parser("show", help="show an image")
@@ -384,24 +388,31 @@ def _display_name(img: dict, namespace: str) -> str:
     return meta["name"] if meta["namespace"] == namespace else f"{meta['namespace']}/{meta['name']}"
 
 
+def list_rows(images: list[dict], namespace: str, long: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """`openstack image list [--long]`'s columns and rows for `images` as seen from project
+    `namespace` (another project's image is named PROJECT/NAME), by name."""
+    headers = ["ID", "Name", "Status"]
+    if long:
+        headers = ["ID", "Name", "Disk Format", "Container Format", "Size", "Checksum", "Status",
+                   "Visibility", "Protected", "Project", "Tags"]
+    rows = []
+    for img in sorted(images, key=lambda i: _display_name(i, namespace)):
+        f = image_fields(img)
+        if long:
+            rows.append([f["id"], _display_name(img, namespace), f["disk_format"], f["container_format"],
+                         f["size"], f["checksum"], f["status"], f["visibility"], f["protected"], f["owner"],
+                         f["tags"]])
+        else:
+            rows.append([f["id"], _display_name(img, namespace), f["status"]])
+    return headers, rows
+
+
 def _list(args: argparse.Namespace) -> int:
     from kubernetes import client
 
     custom = client.CustomObjectsApi(api_client(args))
     ns = namespace_of(args)
-    images = sorted(visible_images(custom, ns), key=lambda i: _display_name(i, ns))
-    headers = ["ID", "Name", "Status"]
-    if args.long:
-        headers += ["Visibility", "Disk Format", "Container Format", "Size", "Protected", "Owner"]
-    rows = []
-    for img in images:
-        f = image_fields(img)
-        row = [f["id"], _display_name(img, ns), f["status"]]
-        if args.long:
-            row += [f["visibility"], f["disk_format"], f["container_format"], f["size"],
-                    f["protected"], f["owner"]]
-        rows.append(row)
-    print_table(headers, rows, args.format, [image_fields(i) for i in images])
+    print_list(args, *list_rows(visible_images(custom, ns), ns, args.long))
     return 0
 
 

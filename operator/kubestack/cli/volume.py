@@ -3,7 +3,8 @@
     kubestack volume create NAME --size GIB [--type T] [--image I | --snapshot S | --source V]
                             [--bootable] [--multiattach] [--description D] [--property k=v]
                             [--wait]
-    kubestack volume list [--long]
+    kubestack volume list [--long]                 -f table|json|yaml|value|csv, -c COLUMN,
+                                                   --no-headers (the shared list output)
     kubestack volume show NAME
     kubestack volume set NAME [--size GIB] [--property k=v] [--description D] [--bootable|--non-bootable]
     kubestack volume delete NAME [NAME ...]      refused while attached
@@ -27,6 +28,7 @@ from kubestack.cli.image import (
     CliError, GROUP, VERSION, api_client, common_args, get_object, key_values, namespace_of,
     print_fields, print_table, run, wait_for, _refusal,
 )
+from kubestack.cli.output import connection_args, list_args, print_list
 
 SNAP_GROUP, SNAP_VERSION = "snapshot.storage.k8s.io", "v1"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -59,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     lst = verbs.add_parser("list", help="list volumes")
     lst.add_argument("--long", action="store_true")
-    common_args(lst)
+    connection_args(lst)
+    list_args(lst)
     lst.set_defaults(func=run(_list))
 
     show = verbs.add_parser("show", help="show a volume")
@@ -169,24 +172,28 @@ def _create(args: argparse.Namespace) -> int:
     return 1 if (vol.get("status") or {}).get("status") == "error" else 0
 
 
+def list_rows(volumes: list[dict], long: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """`openstack volume list [--long]`'s columns and rows, by name. Properties stay a dict:
+    the shared output prints k='v' in a table and keeps the object in json / yaml."""
+    headers = ["ID", "Name", "Status", "Size", "Attached to"]
+    if long:
+        headers = ["ID", "Name", "Status", "Size", "Type", "Bootable", "Attached to", "Properties"]
+    rows = []
+    for v in sorted(volumes, key=lambda v: v["metadata"]["name"]):
+        f = volume_fields(v)
+        if long:
+            rows.append([f["id"], f["name"], f["status"], f["size"], f["type"], f["bootable"],
+                         f["attached_to"], f["properties"]])
+        else:
+            rows.append([f["id"], f["name"], f["status"], f["size"], f["attached_to"]])
+    return headers, rows
+
+
 def _list(args: argparse.Namespace) -> int:
     custom = _custom(args)
     ns = namespace_of(args)
-    vols = sorted(custom.list_namespaced_custom_object(GROUP, VERSION, ns, "volumes")["items"],
-                  key=lambda v: v["metadata"]["name"])
-    headers = ["ID", "Name", "Status", "Size", "Attached to"]
-    if args.long:
-        headers = ["ID", "Name", "Status", "Size", "Type", "Bootable", "Attached to", "Properties"]
-    rows = []
-    for v in vols:
-        f = volume_fields(v)
-        if args.long:
-            props = ", ".join(f"{k}='{val}'" for k, val in sorted(f["properties"].items()))
-            rows.append([f["id"], f["name"], f["status"], f["size"], f["type"], f["bootable"],
-                         f["attached_to"], props])
-        else:
-            rows.append([f["id"], f["name"], f["status"], f["size"], f["attached_to"]])
-    print_table(headers, rows, args.format, [volume_fields(v) for v in vols])
+    print_list(args, *list_rows(custom.list_namespaced_custom_object(GROUP, VERSION, ns, "volumes")["items"],
+                                args.long))
     return 0
 
 

@@ -19,6 +19,11 @@ The FloatingIP's own create and spec changes stay with kopf, which runs them onl
 finalizer is on (the claim on another project's network is released by the delete handler):
 the queue re-syncs only FloatingIPs kopf has synced once, and one FloatingIP is never synced
 by two threads at once, nor while its claim is being released.
+
+A FloatingIP in ERROR carries kstatus' Stalled only when waiting cannot cure it
+(`network.faults`): not for a missing external network or subnet, or a taken address or full
+pool, which the re-syncs above follow; yes for a network that is not external, another
+project's private one, or an address its subnet never hands out.
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ from kubernetes.client.rest import ApiException
 
 from kubestack.k8s import client as k8s
 from kubestack.k8s import objects
-from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import NORMAL, WARNING, post
 from kubestack.k8s.objects import status_diff
 from kubestack.network import association, floating, naming
+from kubestack.network.faults import error_conditions, ready_conditions
 from kubestack.network.kube import Kube
 from kubestack.network.ports import PortError
 from kubestack.runtime import informer
@@ -83,8 +88,7 @@ def _sync(body, namespace, name) -> None:
         _apply_service(kube, body, None, None, [])
         desired = {"status": "ERROR", "reason": exc.message, "observedGeneration": gen,
                    **association.status_fields(association.Association()),
-                   "conditions": set_condition(status.get("conditions"), "Ready", False, "AllocationFailed",
-                                               exc.message, gen)}
+                   "conditions": error_conditions(status.get("conditions"), "AllocationFailed", exc, gen)}
         patch = status_diff(status, desired)
         if patch:
             kube.patch_status("floatingips", namespace, name, patch)
@@ -100,8 +104,8 @@ def _sync(body, namespace, name) -> None:
     desired = {"status": "ACTIVE" if active else "DOWN", "floatingIpAddress": address,
                **association.status_fields(assoc), "service": svc_name, "reason": assoc.reason,
                "observedGeneration": gen,
-               "conditions": set_condition(status.get("conditions"), "Ready", True,
-                                           "Associated" if active else "Allocated", assoc.reason or "", gen)}
+               "conditions": ready_conditions(status.get("conditions"), True,
+                                              "Associated" if active else "Allocated", assoc.reason or "", gen)}
     patch = status_diff(status, desired)
     if patch:
         kube.patch_status("floatingips", namespace, name, patch)

@@ -1,7 +1,9 @@
 """Network controller: the NAD in the network's own namespace, status (ACTIVE, subnets with
 allocated/available counts, the NADs), NADs of shared networks in other namespaces kept in
 step and removed with the network. NADs for other namespaces are made on demand when a
-Server there uses a shared network (kubestack.network.ports.ensure_nad)."""
+Server there uses a shared network (kubestack.network.ports.ensure_nad). A Network in ERROR
+(invalid allocation pools: only its own spec can change that) carries kstatus' Stalled
+(`network.faults`)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from kubernetes.client.rest import ApiException
 
 from kubestack.api.network import Network
 from kubestack.k8s import client as k8s
-from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import NORMAL, WARNING, post
 from kubestack.k8s.objects import status_diff
 from kubestack.network import cni, ipam, naming
+from kubestack.network.faults import error_conditions, ready_conditions
 from kubestack.network.kube import Kube, owner_ref
 from kubestack.network.ports import port_addresses
 from kubestack.network.resolve import NetworkRefError, plans_of, ResolvedNetwork
@@ -29,11 +31,14 @@ def _sync(body, namespace, name, logger) -> None:
     body = dict(body)
     model = Network.from_k8s(body)
     status = body.get("status") or {}
+    gen = body["metadata"].get("generation")
     try:
         plans = plans_of(model)
     except NetworkRefError as exc:
-        _status(kube, body, {"status": "ERROR", "reason": exc.message}, False, "InvalidSubnet", exc.message)
-        post(body, WARNING, "InvalidSubnet", exc.message)
+        _status(kube, body, {"status": "ERROR", "reason": exc.message},
+                error_conditions(status.get("conditions"), "InvalidSubnet", exc, gen))
+        if (status.get("status"), status.get("reason")) != ("ERROR", exc.message):  # once, not per timer tick
+            post(body, WARNING, "InvalidSubnet", exc.message)
         return
     net = ResolvedNetwork(namespace, name, body, model, plans)
     nads = []
@@ -62,14 +67,12 @@ def _sync(body, namespace, name, logger) -> None:
                "subnetSummary": summary, "attachmentDefinitions": nads, "reason": None}
     if status.get("status") != "ACTIVE":
         post(body, NORMAL, "Active", f"network {name} is ACTIVE ({summary or 'no subnets'})")
-    _status(kube, body, desired, True, "Active", "")
+    _status(kube, body, desired, ready_conditions(status.get("conditions"), True, "Active", "", gen))
 
 
-def _status(kube, body, desired, ready, reason, message) -> None:
+def _status(kube, body, desired, conditions) -> None:
     status = body.get("status") or {}
-    gen = body["metadata"].get("generation")
-    desired = {**desired, "observedGeneration": gen,
-               "conditions": set_condition(status.get("conditions"), "Ready", ready, reason, message, gen)}
+    desired = {**desired, "observedGeneration": body["metadata"].get("generation"), "conditions": conditions}
     patch = status_diff(status, desired)
     if patch:
         kube.patch_status("networks", body["metadata"]["namespace"], body["metadata"]["name"], patch)

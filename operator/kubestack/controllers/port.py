@@ -16,6 +16,11 @@ asks for is taken (or its subnet's pool is full) is synced when an address of th
 given back: IP claim events (ConfigMaps, watched with a label selector: only claims) queue the
 Ports in ERROR waiting for it. The Port's own create and spec changes stay with kopf; the queue
 re-syncs only Ports kopf has synced once, and one Port is never synced by two threads at once.
+
+A Port in ERROR carries kstatus' Stalled only when waiting cannot cure it (`network.faults`):
+not for a missing network or subnet, a taken address or a full pool, all of which the re-syncs
+above follow; yes for another project's private network or an address its subnet never hands
+out.
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from kubernetes.client.rest import ApiException
 from kubestack.api.port import PortSpec
 from kubestack.k8s import client as k8s
 from kubestack.k8s import objects
-from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import NORMAL, WARNING, post
 from kubestack.k8s.objects import status_diff
 from kubestack.network import binding, naming, policy_sync
+from kubestack.network.faults import error_conditions, ready_conditions
 from kubestack.network.kube import Kube
 from kubestack.network.ports import PortError, _Txn, ensure_port, release_port_claims
 from kubestack.network.resolve import NetworkRefError, Purpose, resolve
@@ -76,8 +81,7 @@ def _sync(body, namespace, name) -> None:
             spec = PortSpec.model_validate(body["spec"])
     except (PortError, NetworkRefError) as exc:
         desired = {"status": "ERROR", "reason": exc.message, "observedGeneration": gen,
-                   "conditions": set_condition(status.get("conditions"), "Ready", False, "PortError",
-                                               exc.message, gen)}
+                   "conditions": error_conditions(status.get("conditions"), "PortError", exc, gen)}
         patch = status_diff(status, desired)
         if patch:
             kube.patch_status("ports", namespace, name, patch)
@@ -91,8 +95,7 @@ def _sync(body, namespace, name) -> None:
         "fixedIpSummary": ", ".join(f["ipAddress"] for f in fixed) or None,
         "server": bound.server, "reason": bound.reason, "observedGeneration": gen,
         "networkAttachment": f"{namespace}/{naming.nad_name(net.namespace, net.name, namespace)}",
-        "conditions": set_condition(status.get("conditions"), "Ready", True, "Allocated",
-                                    bound.reason or "", gen),
+        "conditions": ready_conditions(status.get("conditions"), True, "Allocated", bound.reason or "", gen),
     }
     patch = status_diff(status, desired)
     if patch:

@@ -9,6 +9,9 @@ Router itself does (a GitOps apply creates a router with, often before, its netw
 events queue a re-sync of the Routers naming it, found in `binding.RouterIndex`. The Router's
 own create and spec changes stay with kopf; the queue re-syncs only Routers kopf has synced
 once, and one Router is never synced by two threads at once.
+
+A Router in ERROR carries kstatus' Stalled unless it waits for a network or subnet still to
+come (`network.faults`); a valid Router's DOWN (not realised) is not an error and not Stalled.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from kubernetes.client.rest import ApiException
 
 from kubestack.k8s import client as k8s
 from kubestack.k8s import objects
-from kubestack.k8s.conditions import set_condition
 from kubestack.k8s.events import WARNING, post
 from kubestack.k8s.objects import status_diff
 from kubestack.network import binding
+from kubestack.network.faults import ready_conditions
 from kubestack.network.kube import Kube
 from kubestack.runtime.metrics import instrumented
 from kubestack.runtime.resync import Resyncer
@@ -36,10 +39,11 @@ def _sync(body, namespace, name) -> None:
     spec, status = body.get("spec") or {}, body.get("status") or {}
     gen = body["metadata"].get("generation")
     networks = {key: kube.ours("networks", *key) for key in binding.router_networks(spec, namespace)}
-    state, reason = binding.router_state(spec, namespace, networks)
+    state, reason, stalled = binding.router_state(spec, namespace, networks)
     condition = "NotRealised" if state == binding.DOWN else "InvalidReference"
     desired = {"status": state, "reason": reason, "observedGeneration": gen,
-               "conditions": set_condition(status.get("conditions"), "Ready", False, condition, reason, gen)}
+               "conditions": ready_conditions(status.get("conditions"), False, condition, reason, gen,
+                                              stalled=stalled)}
     patch = status_diff(status, desired)
     if patch:
         kube.patch_status("routers", namespace, name, patch)

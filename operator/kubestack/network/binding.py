@@ -181,11 +181,11 @@ def router_networks(spec: Mapping[str, Any], namespace: str) -> frozenset[Key]:
 
 
 def check_router(spec: Mapping[str, Any], namespace: str,
-                 networks: Mapping[Key, Mapping[str, Any] | None]) -> str | None:
-    """Why a Router's references are invalid (Neutron's message), or None, given the Networks
-    it names as they are now (absent or None: missing): the gateway network must be external
-    and usable by the project, each interface's network usable for ports and have the
-    subnet."""
+                 networks: Mapping[Key, Mapping[str, Any] | None]) -> NetworkRefError | None:
+    """Why a Router's references are invalid (the fault, with Neutron's message), or None,
+    given the Networks it names as they are now (absent or None: missing): the gateway network
+    must be external and usable by the project, each interface's network usable for ports and
+    have the subnet."""
     try:
         gw = spec.get("externalGateway")
         if gw:
@@ -195,18 +195,23 @@ def check_router(spec: Mapping[str, Any], namespace: str,
             ref = iface["network"]
             net = check(_dict(networks.get(naming.split_ref(ref, namespace))), ref, namespace, Purpose.PORT)
             if iface["subnet"] not in {p.name for p in net.plans}:
-                return f"Subnet {iface['subnet']} could not be found on network {net.ref}."
+                return NetworkRefError(f"Subnet {iface['subnet']} could not be found on network {net.ref}.",
+                                       404, waiting=True)
     except NetworkRefError as exc:
-        return exc.message
+        return exc
     return None
 
 
 def router_state(spec: Mapping[str, Any], namespace: str,
-                 networks: Mapping[Key, Mapping[str, Any] | None]) -> tuple[str, str]:
-    """(status, reason): ERROR with the reason while a reference is invalid, else DOWN: a
-    valid router is modelled, not realised, and says so."""
+                 networks: Mapping[Key, Mapping[str, Any] | None]) -> tuple[str, str, bool]:
+    """(status, reason, stalled): ERROR with the reason while a reference is invalid, Stalled
+    unless what it waits for may still come (`faults.NetworkFault.waiting`: a network not
+    created yet); else DOWN: a valid router is modelled, not realised, and says so (not
+    Stalled: nothing in its spec is wrong, and no change of it would realise it)."""
     problem = check_router(spec, namespace, networks)
-    return (ERROR, problem) if problem else (DOWN, NOT_REALISED)
+    if problem is not None:
+        return ERROR, problem.message, problem.stalled
+    return DOWN, NOT_REALISED, False
 
 
 def _dict(body: Mapping[str, Any] | None) -> dict | None:

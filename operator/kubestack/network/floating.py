@@ -33,7 +33,7 @@ def allocate(api, fip: dict) -> tuple[ResolvedNetwork, str]:
     try:
         net = resolve(kube, spec["floatingNetwork"], ns, Purpose.FLOATING)
     except NetworkRefError as exc:
-        raise PortError(exc.message, exc.code) from None
+        raise PortError(exc.message, exc.code, waiting=exc.waiting) from None
     owners = None
     if net.namespace == ns:
         owners = [{"apiVersion": fip["apiVersion"], "kind": fip["kind"], "name": name,
@@ -41,12 +41,14 @@ def allocate(api, fip: dict) -> tuple[ResolvedNetwork, str]:
     txn = _Txn()
     wanted = spec.get("floatingIpAddress") or (fip.get("status") or {}).get("floatingIpAddress")
     v4 = [p for p in net.plans if p.version == 4] or net.plans
+    # a subnet (holding the address asked for) may still be added to the network
     if not v4:
-        raise PortError(f"Network {net.ref} has no subnet to allocate floating IPs from.")
+        raise PortError(f"Network {net.ref} has no subnet to allocate floating IPs from.", waiting=True)
     if wanted:
         subnet = ipam.subnet_for(net.plans, wanted)
         if subnet is None:
-            raise PortError(f"Floating IP {wanted} is not inside any subnet of network {net.ref}.")
+            raise PortError(f"Floating IP {wanted} is not inside any subnet of network {net.ref}.",
+                            waiting=True)
         try:
             ipam.check_requested(subnet, wanted)
         except ipam.IPAMError as exc:

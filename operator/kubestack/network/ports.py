@@ -21,7 +21,8 @@ Ownership (what releases an address):
 Every step is idempotent: a retried call finds the port, or the claims an interrupted call
 left (by ``port-key``), and reuses them. A :class:`PortError` (unknown or refused network,
 unknown security group, bad or taken requested IP, exhausted subnet) is raised after
-undoing whatever this call created, so a failed boot leaves no half-built ports or claims.
+undoing whatever this call created, so a failed boot leaves no half-built ports or claims; it
+says whether it waits for something that may still come (:mod:`.faults`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from kubestack.api.server import ServerSpec
 
 from . import cni, ipam, mac, naming, policy
 from .binding import bind
+from .faults import NetworkFault
 from .interfaces import AllocatedInterface, Route
 from .kube import Kube, owner_ref
 from .resolve import NetworkRefError, Purpose, ResolvedNetwork, resolve
@@ -46,13 +48,8 @@ log = logging.getLogger(__name__)
 CLAIM_SELECTOR = f"{naming.LABEL_IP_CLAIM}=true"
 
 
-class PortError(Exception):
+class PortError(NetworkFault):
     """A port cannot be made: the message is the fault users see (Nova's fault message)."""
-
-    def __init__(self, message: str, code: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 @dataclass
@@ -111,13 +108,16 @@ def _requests(net: ResolvedNetwork, fixed_ips: list[FixedIP]) -> list[_Request]:
         if fip.subnet:
             subnet = by_name.get(fip.subnet)
             if subnet is None:
-                raise PortError(f"Subnet {fip.subnet} could not be found on network {net.name}.", 404)
+                raise PortError(f"Subnet {fip.subnet} could not be found on network {net.name}.", 404,
+                                waiting=True)
         if fip.ip_address:
             if subnet is None:
                 subnet = ipam.subnet_for(net.plans, fip.ip_address)
                 if subnet is None:
+                    cidrs = ", ".join(str(p.cidr) for p in net.plans) or "no subnets"
+                    # a subnet holding it may still be added to the network
                     raise PortError(f"IP address {fip.ip_address} is not inside any subnet of "
-                                    f"network {net.name} ({', '.join(str(p.cidr) for p in net.plans) or 'no subnets'}).")
+                                    f"network {net.name} ({cidrs}).", waiting=True)
             try:
                 address = ipam.check_requested(subnet, fip.ip_address)
             except ipam.IPAMError as exc:
@@ -178,12 +178,14 @@ def claim_address(kube: Kube, txn: _Txn, net: ResolvedNetwork, subnet: ipam.Subn
         if existing is not None:
             if _holder_key(existing) == key:
                 return
-            raise PortError(f"IP address {address} already allocated in subnet {subnet.name}.", 409)
+            raise PortError(f"IP address {address} already allocated in subnet {subnet.name}.", 409,
+                            waiting=True)
         body = _claim_body(net, subnet, address, holder_ns, holder, holder_kind, owners)
         if kube.create_configmap(net.namespace, body):
             txn.claims.append((net.namespace, name))
             return
-    raise PortError(f"IP address {address} on network {net.name} is changing hands; try again.", 409)
+    raise PortError(f"IP address {address} on network {net.name} is changing hands; try again.", 409,
+                    waiting=True)
 
 
 def allocate_address(kube: Kube, txn: _Txn, net: ResolvedNetwork, subnet: ipam.SubnetPlan,
@@ -198,7 +200,7 @@ def allocate_address(kube: Kube, txn: _Txn, net: ResolvedNetwork, subnet: ipam.S
             return candidate
         taken.add(candidate)  # someone else was faster: try the next one
     raise PortError(f"No more IP addresses available on network {net.name} "
-                    f"(subnet {subnet.name}, {subnet.cidr}).", 500)
+                    f"(subnet {subnet.name}, {subnet.cidr}).", 500, waiting=True)
 
 
 def realise_addresses(kube: Kube, txn: _Txn, net: ResolvedNetwork, requests: list[_Request],
@@ -255,7 +257,7 @@ def ensure_security_groups(kube: Kube, namespace: str, groups: list[str]) -> Non
         if group == "default":
             kube.create_ours("securitygroups", namespace, default_security_group(namespace))
             continue
-        raise PortError(f"Security group {group} not found for project {namespace}.", 404)
+        raise PortError(f"Security group {group} not found for project {namespace}.", 404, waiting=True)
 
 
 def default_security_group(namespace: str) -> dict[str, Any]:
@@ -331,7 +333,7 @@ def allocate_server_ports(api, server: dict) -> list[AllocatedInterface]:
         return out
     except NetworkRefError as exc:
         txn.rollback(kube)
-        raise PortError(exc.message, exc.code) from None
+        raise PortError(exc.message, exc.code, waiting=exc.waiting) from None
     except PortError:
         txn.rollback(kube)
         raise
@@ -351,14 +353,15 @@ def _plan(kube: Kube, ns: str, sname: str, spec: ServerSpec) -> list[_Iface]:
             used_ports.add(entry.port)
             port = kube.ours("ports", ns, entry.port)
             if port is None:
-                raise PortError(f"Port {entry.port} could not be found.", 404)
+                raise PortError(f"Port {entry.port} could not be found.", 404, waiting=True)
             pspec = PortSpec.model_validate(port["spec"])
             if pspec.device_id and pspec.device_id != sname and \
                     bind(port, kube.ours("servers", ns, pspec.device_id)).server:
                 # a port whose server is gone (or no longer plugs it) is free, as in Neutron,
                 # where deleting the server cleared its device_id (here only its status says
                 # so: see binding.bind); this server takes it by writing its own deviceId
-                raise PortError(f"Port {entry.port} is still in use by server {pspec.device_id}.", 409)
+                raise PortError(f"Port {entry.port} is still in use by server {pspec.device_id}.", 409,
+                                waiting=True)
             net = _resolve(kube, pspec.network, ns)
             out.append(_Iface(i, entry.port, net, _requests(net, pspec.fixed_ips), port, True))
             continue
@@ -385,7 +388,7 @@ def _resolve(kube: Kube, ref: str, ns: str) -> ResolvedNetwork:
     try:
         return resolve(kube, ref, ns, Purpose.PORT)
     except NetworkRefError as exc:
-        raise PortError(exc.message, exc.code) from None
+        raise PortError(exc.message, exc.code, waiting=exc.waiting) from None
 
 
 def _network_ref(net: ResolvedNetwork, ns: str) -> str:
@@ -493,7 +496,7 @@ def ensure_port(kube: Kube, txn: _Txn, port: dict, net: ResolvedNetwork,
             continue
         txn.claims.extend(local.claims)
         return updated
-    raise PortError(f"Port {name} keeps changing; try again.", 409)
+    raise PortError(f"Port {name} keeps changing; try again.", 409, waiting=True)
 
 
 def release_port_claims(api, port: dict) -> int:

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from kubestack.api.network import Network
 
 from . import ipam, naming
+from .faults import NetworkFault
 from .kube import Kube
 
 
-class NetworkRefError(Exception):
-    def __init__(self, message: str, code: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+class NetworkRefError(NetworkFault):
+    """A Network that cannot be used as named: missing, refused to the project, invalid."""
 
 
 @dataclass
@@ -63,7 +61,7 @@ def check(body: dict | None, ref: str, referrer_ns: str, purpose: str = Purpose.
     """`resolve` given the Network `ref` names as it is now (None: absent); pure."""
     ns, name = naming.split_ref(ref, referrer_ns)
     if body is None:
-        raise NetworkRefError(f"Network {ref} could not be found.", 404)
+        raise NetworkRefError(f"Network {ref} could not be found.", 404, waiting=True)
     model = Network.from_k8s(body)
     if ns != referrer_ns:
         if purpose == Purpose.PORT and not model.spec.shared:
@@ -80,5 +78,5 @@ def check(body: dict | None, ref: str, referrer_ns: str, purpose: str = Purpose.
             f"Network {ns}/{name} is not an external network: floating IPs and router "
             f"gateways need a network with external: true.", 400)
     if body.get("metadata", {}).get("deletionTimestamp"):
-        raise NetworkRefError(f"Network {ns}/{name} is being deleted.", 409)
+        raise NetworkRefError(f"Network {ns}/{name} is being deleted.", 409, waiting=True)
     return ResolvedNetwork(ns, name, body, model, plans_of(model))

@@ -95,24 +95,27 @@ def test_router_is_checked_against_its_networks_as_they_are_now():
     assert router_networks(spec, NS) == {("admin", "public"), (NS, "private")}
     public = network("public", ns="admin", external=True, shared=True)
     private = network("private")
-    # nothing exists yet: ERROR naming the gateway network
-    assert router_state(spec, NS, {}) == ("ERROR", "Network admin/public could not be found.")
+    # nothing exists yet: ERROR naming the gateway network, waiting for it (not Stalled)
+    assert router_state(spec, NS, {}) == ("ERROR", "Network admin/public could not be found.", False)
     assert router_state(spec, NS, {("admin", "public"): public}) == (
-        "ERROR", "Network private could not be found.")
+        "ERROR", "Network private could not be found.", False)
     # both exist: modelled, not realised
     nets = {("admin", "public"): public, (NS, "private"): private}
-    assert router_state(spec, NS, nets) == ("DOWN", NOT_REALISED)
-    # a gateway that is not external, a missing subnet, a deleting network
-    assert "not an external network" in check_router(
-        spec, NS, {**nets, ("admin", "public"): network("public", ns="admin", shared=True)})
-    assert check_router(spec, NS, {**nets, (NS, "private"): network("private", subnets=("other",))}) == \
-        f"Subnet private-v4 could not be found on network {NS}/private."
-    assert "is being deleted" in check_router(spec, NS, {**nets, (NS, "private"): network(deleting=True)})
-    # another project's private network is refused for an interface
+    assert router_state(spec, NS, nets) == ("DOWN", NOT_REALISED, False)
+    # a gateway that is not external (Stalled: the network's spec must change), a missing
+    # subnet and a deleting network (waited for)
+    not_external = check_router(spec, NS, {**nets, ("admin", "public"): network("public", ns="admin", shared=True)})
+    assert "not an external network" in not_external.message and not_external.stalled
+    missing = check_router(spec, NS, {**nets, (NS, "private"): network("private", subnets=("other",))})
+    assert (missing.message, missing.stalled) == (f"Subnet private-v4 could not be found on network {NS}/private.",
+                                                  False)
+    deleting = check_router(spec, NS, {**nets, (NS, "private"): network(deleting=True)})
+    assert "is being deleted" in deleting.message and not deleting.stalled
+    # another project's private network is refused for an interface: Stalled
     other = {"interfaces": [{"network": "admin/secret", "subnet": "private-v4"}]}
-    assert "private network of project admin" in check_router(
-        other, NS, {("admin", "secret"): network("secret", ns="admin")})
-    assert router_state({}, NS, {}) == ("DOWN", NOT_REALISED)
+    state, reason, stalled = router_state(other, NS, {("admin", "secret"): network("secret", ns="admin")})
+    assert (state, stalled) == ("ERROR", True) and "private network of project admin" in reason
+    assert router_state({}, NS, {}) == ("DOWN", NOT_REALISED, False)
 
 
 # ------------------------------------------------------------------------------ the port index
