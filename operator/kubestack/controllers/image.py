@@ -8,6 +8,13 @@ the image (spec.image, bootVolume.image or an image block device mapping, in any
 Volume is still being copied from it, as Kubernetes holds a PVC in use; the protected check
 stays here too, for a cluster where the policy is not installed. The golden DataVolume/PVC is
 owned by the Image and goes with it.
+
+One Image's status is written by one thread at a time, from the Image and DataVolume as they
+are then: kopf's handlers (create/resume, delete) run under the Image's lock (`resyncer`), and a
+DataVolume event only queues the Image for a re-sync that reads both again under it. kopf does
+not serialise handlers of different streams, and the create handler computing `queued` from the
+DataVolume it had just created used to write after the DataVolume event's `active` (an import
+that finished at once): Succeeded is final, no event came again, the Image stayed `queued`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from kubestack.k8s import events, objects
 from kubestack.k8s.client import core, custom
 from kubestack.k8s.conditions import set_condition, with_stalled
 from kubestack.runtime.metrics import instrumented
+from kubestack.runtime.resync import Resyncer
 from kubestack.storage import names, refs, rendering, state
 
 log = logging.getLogger(__name__)
@@ -145,27 +153,50 @@ def refresh_image(image: dict, dv: dict | None) -> None:
 # ------------------------------------------------------------------------------ handlers
 
 
+def _sync_from_data_volume(image: dict, namespace: str, name: str) -> None:
+    """The queued re-sync after a DataVolume event (under the Image's lock, the Image read
+    under it): the status from the DataVolume as it is now, not as the event carried it."""
+    dv = objects.get(objects.DATA_VOLUME, namespace, names.image_pvc(name))
+    if dv is None:
+        return  # deleted (its DELETED event changes nothing either)
+    owner = next((r for r in dv["metadata"].get("ownerReferences") or [] if r.get("kind") == "Image"), None)
+    if owner is None or owner.get("uid") != image["metadata"].get("uid"):
+        return  # a deleted namesake's, going with it
+    refresh_image(image, dv)
+
+
+resyncer = Resyncer(IMAGE, _sync_from_data_volume, workers=2)
+
+
+@kopf.on.startup()
+def _start_image_resyncs(**_) -> None:
+    resyncer.start()
+
+
+@kopf.on.cleanup()
+def _stop_image_resyncs(**_) -> None:
+    resyncer.stop()
+
+
 @kopf.on.resume(API_GROUP, API_VERSION, "images")
 @kopf.on.create(API_GROUP, API_VERSION, "images")
 @instrumented("Image")
 def image_create(body, **_) -> None:
-    reconcile_image(objects.get(IMAGE, body["metadata"]["namespace"], body["metadata"]["name"]) or dict(body))
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    with resyncer.lock(ns, name):
+        reconcile_image(objects.get(IMAGE, ns, name) or dict(body))
 
 
 @kopf.on.event("cdi.kubevirt.io", "v1beta1", "datavolumes", labels={names.LABEL_STORAGE: "image"})
 @instrumented("Image")
-def image_data_volume_event(body, type, **_) -> None:  # noqa: A002 (kopf's argument name)
+async def image_data_volume_event(body, type, **_) -> None:  # noqa: A002 (kopf's argument name)
+    """Only queues the owning Image (a coroutine: a queue add never blocks kopf's loop)."""
     if type == "DELETED":
         return
     owner = next((r for r in body["metadata"].get("ownerReferences") or []
                   if r.get("kind") == "Image"), None)
-    if owner is None:
-        return
-    image = objects.get(IMAGE, body["metadata"]["namespace"], owner["name"])
-    if image is None or image["metadata"].get("uid") != owner.get("uid") \
-            or image["metadata"].get("deletionTimestamp"):
-        return
-    refresh_image(image, dict(body))
+    if owner is not None:
+        resyncer.add([(body["metadata"]["namespace"], owner["name"])])
 
 
 def image_users(image: dict) -> list[str]:
@@ -200,9 +231,12 @@ def image_delete(body, **_) -> None:
         if users:
             why = f"Image {meta['name']} is in use by {', '.join(users)} and cannot be deleted."
     if why:
-        current = image.get("status") or {}
-        if current.get("reason") != why:
-            objects.patch_status(IMAGE, meta["namespace"], meta["name"], {"reason": why})
-            events.post(image, events.WARNING, "DeleteRefused", why)
+        # under the Image's lock: a re-sync that read the Image before the deletion began
+        # cannot write its status (reason: None) over this one
+        with resyncer.lock(meta["namespace"], meta["name"]):
+            current = image.get("status") or {}
+            if current.get("reason") != why:
+                objects.patch_status(IMAGE, meta["namespace"], meta["name"], {"reason": why})
+                events.post(image, events.WARNING, "DeleteRefused", why)
         raise kopf.TemporaryError(why, delay=RETRY_DELETE)
     events.post(image, events.NORMAL, "Deleted", f"Image {meta['name']} deleted")

@@ -9,6 +9,14 @@ Deleting a Server never deletes a data volume it did not create with deleteOnTer
 
 Volume types are StorageClasses; multiattach is allowed only where the class is annotated
 `kubestack.io/multiattach: "true"`.
+
+One Volume's status is written by one thread at a time, from the Volume and what it is made of
+as they are then: kopf's handlers (create/resume/update, delete) run under the Volume's lock
+(`resyncer`), and every other trigger (its DataVolume's events, a Server's, the progress timer)
+only queues the Volume for a re-sync that reads everything again under it. Unserialised, a
+writer that had read an older state wrote last: e.g. the timer computed `in-use` just before the
+user detached, the Server's refresh wrote `detaching`, then the timer `in-use`, and nothing
+refreshed the volume again.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from kubestack.identity.quota import QuotaExceeded
 from kubestack.k8s.conditions import set_condition, with_stalled
 from kubestack.runtime import informer, state as runtime_state
 from kubestack.runtime.metrics import instrumented
+from kubestack.runtime.resync import Resyncer
 from kubestack.runtime.workqueue import WorkQueue
 from kubestack.storage import names, refs, rendering, state
 
@@ -227,40 +236,49 @@ def reconcile_volume(volume: dict) -> None:
                                "volumeType": sc_name, "size": None},
                       event=(events.NORMAL, "Creating", f"DataVolume {dv_name} created ({next(iter(source))})"))
         volume = objects.get(VOLUME, ns, name) or volume
-    _extend_if_needed(volume, dv)
+    _extend_and_refresh(volume, dv)
+
+
+def _extend_and_refresh(volume: dict, dv: dict | None) -> None:
+    meta = volume["metadata"]
+    if dv is not None and _extend_if_needed(volume, dv):
+        # it wrote error_extending: the refresh keeps it only when it reads it
+        volume = objects.get(VOLUME, meta["namespace"], meta["name"]) or volume
     refresh_volume(volume, dv)
 
 
-def _extend_if_needed(volume: dict, dv: dict) -> None:
+def _extend_if_needed(volume: dict, dv: dict) -> bool:
+    """Grow the PVC to spec.size; True when it refused and wrote the status instead."""
     if (dv.get("status") or {}).get("phase") != "Succeeded":
-        return
+        return False
     meta, spec = volume["metadata"], volume.get("spec") or {}
     pvc = _pvc(meta["namespace"], (dv.get("status") or {}).get("claimName") or dv["metadata"]["name"])
     if pvc is None:
-        return
+        return False
     requested = state.quantity_bytes(((pvc.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")) or 0
     wanted = int(spec["size"]) * state.GIB
     if wanted <= requested:
-        return
+        return False
     ns = meta["namespace"]
     current_size = requested // state.GIB
     sc = _storage_class((pvc.get("spec") or {}).get("storageClassName"))
     if sc is not None and not sc.get("allowVolumeExpansion"):
         _refuse(volume, "error_extending",
                 f"Extend refused: volume type {sc['metadata']['name']} does not allow extending volumes.")
-        return
+        return True
     try:
         _reserve(volume, int(spec["size"]))
     except QuotaExceeded as exc:
         # the volume keeps its size and its quota; "Extend refused:" keeps the message from
         # reading as a refused creation (which would hold no quota)
         _refuse(volume, "error_extending", f"Extend refused: {exc}")
-        return
+        return True
     core().patch_namespaced_persistent_volume_claim(
         pvc["metadata"]["name"], ns, {"spec": {"resources": {"requests": {"storage": rendering.gib_quantity(spec["size"])}}}},
         field_validation="Strict")
     events.post(volume, events.NORMAL, "Extending", f"Volume {meta['name']} extending from {current_size} "
                 f"to {spec['size']} GiB")
+    return False
 
 
 def refresh_volume(volume: dict, dv: dict | None = None) -> None:
@@ -284,37 +302,45 @@ def refresh_volume(volume: dict, dv: dict | None = None) -> None:
 # ------------------------------------------------------------------------------ handlers
 
 
+def _resync(volume: dict, namespace: str, name: str) -> None:
+    """A queued re-sync (under the Volume's lock, the Volume read under it): extend, then the
+    status, from the DataVolume, PVC, Servers and VMs as they are now."""
+    _extend_and_refresh(volume, objects.get(objects.DATA_VOLUME, namespace, names.volume_pvc(name)))
+
+
+resyncer = Resyncer(VOLUME, _resync, workers=2)
+
+
 @kopf.on.resume(API_GROUP, API_VERSION, "volumes")
 @kopf.on.create(API_GROUP, API_VERSION, "volumes")
 @kopf.on.update(API_GROUP, API_VERSION, "volumes", field="spec")
 @instrumented("Volume")
 def volume_reconcile(body, **_) -> None:
-    fresh = objects.get(VOLUME, body["metadata"]["namespace"], body["metadata"]["name"])
-    if fresh is not None:
-        reconcile_volume(fresh)
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    with resyncer.lock(ns, name):
+        fresh = objects.get(VOLUME, ns, name)
+        if fresh is not None:
+            reconcile_volume(fresh)
+
+
+# The timer and the event handlers only queue (coroutines: a queue add never blocks kopf's loop).
 
 
 @kopf.timer(API_GROUP, API_VERSION, "volumes", interval=2.0,
             when=lambda status, **_: (status or {}).get("status") in TRANSIENT)
 @instrumented("Volume")
-def volume_progress(body, **_) -> None:
-    fresh = objects.get(VOLUME, body["metadata"]["namespace"], body["metadata"]["name"])
-    if fresh is not None:
-        refresh_volume(fresh)
+async def volume_progress(body, **_) -> None:
+    resyncer.add([(body["metadata"]["namespace"], body["metadata"]["name"])])
 
 
 @kopf.on.event("cdi.kubevirt.io", "v1beta1", "datavolumes", labels={names.LABEL_STORAGE: "volume"})
 @instrumented("Volume")
-def volume_data_volume_event(body, type, **_) -> None:  # noqa: A002 (kopf's argument name)
+async def volume_data_volume_event(body, type, **_) -> None:  # noqa: A002 (kopf's argument name)
     if type == "DELETED":
         return
     owner = next((r for r in body["metadata"].get("ownerReferences") or [] if r.get("kind") == "Volume"), None)
-    if owner is None:
-        return
-    volume = objects.get(VOLUME, body["metadata"]["namespace"], owner["name"])
-    if volume is not None and volume["metadata"].get("uid") == owner.get("uid"):
-        _extend_if_needed(volume, dict(body))
-        refresh_volume(volume, dict(body))
+    if owner is not None:
+        resyncer.add([(body["metadata"]["namespace"], owner["name"])])
 
 
 # the volumes each Server referenced when last seen (namespace, name) -> names
@@ -325,20 +351,20 @@ _touched_lock = threading.Lock()
 
 
 def _refresh_for_server(key: tuple[str, str]) -> None:
-    """Refresh the Volumes a server referenced and those listing it as attached."""
+    """Queue re-syncs of the Volumes a server referenced and of those listing it as attached
+    (the listing is why this is a queue of its own: the informer thread must not wait for it)."""
     ns, sname = key
     with _touched_lock:
         names_ = _touched.pop(key, set())
     try:
         volumes = custom().list_namespaced_custom_object(API_GROUP, API_VERSION, ns, "volumes")["items"]
-        for v in volumes:
-            listed = any(a.get("server") == sname for a in (v.get("status") or {}).get("attachments") or [])
-            if v["metadata"]["name"] in names_ or listed:
-                refresh_volume(v)
     except Exception:
         with _touched_lock:  # retried by the queue: keep what it was asked to refresh
             _touched.setdefault(key, set()).update(names_)
         raise
+    resyncer.add([(ns, v["metadata"]["name"]) for v in volumes
+                  if v["metadata"]["name"] in names_
+                  or any(a.get("server") == sname for a in (v.get("status") or {}).get("attachments") or [])])
 
 
 _server_refresh = WorkQueue("volume-servers", _refresh_for_server, workers=2)
@@ -346,6 +372,7 @@ _server_refresh = WorkQueue("volume-servers", _refresh_for_server, workers=2)
 
 @kopf.on.startup()
 def _watch_servers(**_) -> None:
+    resyncer.start()
     _server_refresh.start()
     servers = informer.shared(SERVER)
     servers.add_handler(volume_server_event)
@@ -355,6 +382,7 @@ def _watch_servers(**_) -> None:
 @kopf.on.cleanup()
 def _stop_watching_servers(**_) -> None:
     _server_refresh.stop()
+    resyncer.stop()
 
 
 def volume_server_event(type_: str, body: dict, previous: dict | None) -> None:
@@ -381,18 +409,21 @@ def volume_server_event(type_: str, body: dict, previous: dict | None) -> None:
 def volume_delete(body, **_) -> None:
     volume = dict(body)
     meta = volume["metadata"]
-    att = _attachments(volume)
-    if att.entries:
-        why = (f"Volume {meta['name']} is attached to {', '.join(sorted(set(att.servers)))} "
-               f"({att.state}) and cannot be deleted: detach it first.")
-        current = volume.get("status") or {}
-        if current.get("reason") != why:
-            objects.patch_status(VOLUME, meta["namespace"], meta["name"], {"reason": why})
-            events.post(volume, events.WARNING, "DeleteRefused", why)
-        raise kopf.TemporaryError(why, delay=RETRY_DELETE)
-    # "deleting" first: a project recount listing the volume before it is gone then knows the
-    # quota is given back (identity.usage.released), and does not take it again
-    if (volume.get("status") or {}).get("status") != "deleting":
-        objects.patch_status(VOLUME, meta["namespace"], meta["name"], {"status": "deleting", "reason": None})
-    runtime_state.quota_ledger().release(quota_key(meta["namespace"], meta["name"]))
+    # under the Volume's lock: a re-sync that read the Volume before the deletion began cannot
+    # write its status over the refusal's reason or over "deleting"
+    with resyncer.lock(meta["namespace"], meta["name"]):
+        att = _attachments(volume)
+        if att.entries:
+            why = (f"Volume {meta['name']} is attached to {', '.join(sorted(set(att.servers)))} "
+                   f"({att.state}) and cannot be deleted: detach it first.")
+            current = volume.get("status") or {}
+            if current.get("reason") != why:
+                objects.patch_status(VOLUME, meta["namespace"], meta["name"], {"reason": why})
+                events.post(volume, events.WARNING, "DeleteRefused", why)
+            raise kopf.TemporaryError(why, delay=RETRY_DELETE)
+        # "deleting" first: a project recount listing the volume before it is gone then knows the
+        # quota is given back (identity.usage.released), and does not take it again
+        if (volume.get("status") or {}).get("status") != "deleting":
+            objects.patch_status(VOLUME, meta["namespace"], meta["name"], {"status": "deleting", "reason": None})
+        runtime_state.quota_ledger().release(quota_key(meta["namespace"], meta["name"]))
     events.post(volume, events.NORMAL, "Deleting", f"Volume {meta['name']} deleted")
