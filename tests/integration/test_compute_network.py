@@ -80,6 +80,32 @@ def test_exhausted_subnet_is_an_error_without_a_half_built_server(cluster, kubes
     assert vm(cluster, namespace, "one-too-many") is None
     ips = {server(cluster, namespace, f"t{i}")["status"]["addresses"]["tiny"][0]["addr"] for i in range(5)}
     assert len(ips) == 5
+    # an exhausted pool waits for an address (not Stalled): a server deleted gives its back
+    # (its port goes with it), and the waiting server boots with nobody touching it
+    assert not [c for c in s["status"]["conditions"] if c["type"] == "Stalled"]
+    custom(cluster).delete_namespaced_custom_object("kubestack.io", "v1alpha1", namespace, "servers", "t0")
+    s = wait_status(cluster, namespace, "one-too-many", "ACTIVE")
+    others = {server(cluster, namespace, f"t{i}")["status"]["addresses"]["tiny"][0]["addr"] for i in range(1, 5)}
+    freed = s["status"]["addresses"]["tiny"][0]["addr"]
+    assert freed in ips and freed not in others  # the deleted server's address
+
+
+def test_a_server_applied_before_its_network_boots_once_the_network_is_applied(cluster, kubestack, namespace):
+    """GitOps applies a Server and its Network in any order: a server whose network is not
+    there yet is in ERROR saying so, not Stalled (kstatus reads it as progress), and boots
+    once the network is applied."""
+    flavor = create_flavor(cluster)
+    create_image(cluster, namespace)
+    create_server(cluster, namespace, "early", flavor, networks=[{"network": "later"}])
+    s = wait_status(cluster, namespace, "early", "ERROR")
+    assert s["status"]["fault"]["message"] == "Network later could not be found."
+    ready = next(c for c in s["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "PortNotReady"
+    assert not [c for c in s["status"]["conditions"] if c["type"] == "Stalled"]
+    assert vm(cluster, namespace, "early") is None
+    _network(cluster, namespace, "later", "10.50.0.0/24")
+    s = wait_status(cluster, namespace, "early", "ACTIVE")
+    assert s["status"]["addresses"]["later"][0]["addr"].startswith("10.50.0.")
 
 
 def test_floating_ip_shows_in_the_networks_column(cluster, kubestack, namespace):

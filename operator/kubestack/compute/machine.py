@@ -17,7 +17,7 @@ from kubestack.compute.claims import forget
 from kubestack.compute.context import Context, Outcome, owner_ref
 from kubestack.compute.errors import error
 from kubestack.compute.rebuild import rebuild_failed
-from kubestack.compute.references import Resolved
+from kubestack.compute.references import PORT_NOT_READY, Resolved
 from kubestack.compute.render import (
     CLOUD_INIT_VOLUME, HOSTNAME_LABEL, POD_NETWORK, ROOT_DISK, Disk, Interface, VMInputs, cloud_init_secret,
     cloud_init_secret_name, disks_of, interfaces_of, is_hotplug, needs_cloud_init_secret, network_data_of,
@@ -133,7 +133,7 @@ def ensure_vm(ctx: Context, server, model: Server, resolved: Resolved, vm, vmi, 
             return None
         desired, secret = _desired_vm(ctx, server, model, resolved, st["host"], flavor, running, vm, disks)
     except PortError as exc:  # Nova's "networking" step failed
-        _give_back(ctx, server, out, exc, "PortError")
+        _give_back(ctx, server, out, exc, PORT_NOT_READY if exc.waiting else "PortError")
         return None
     except DiskError as exc:
         if vm is None:  # Nova's "block_device_mapping" step failed

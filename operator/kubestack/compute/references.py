@@ -48,10 +48,15 @@ def group_name(spec) -> str | None:
     return spec.server_group or (spec.scheduler_hints.group if spec.scheduler_hints else None)
 
 
+# a port the server needs cannot be made yet, for a reason something still to come cures (its
+# network, subnet, security group or port applied later, an address given back: a waiting
+# `network.faults.NetworkFault`)
+PORT_NOT_READY = "PortNotReady"
+
 # references that may still appear (GitOps applies a Server and its Flavor in any order):
 # a Server in ERROR for one of these is looked at again when such an object changes
 RETRYABLE = frozenset({"FlavorNotFound", "ImageNotFound", "ImageNotActive", "KeyPairNotFound",
-                       "ServerGroupNotFound", "UserDataNotFound", "QuotaExceeded"})
+                       "ServerGroupNotFound", "UserDataNotFound", "QuotaExceeded", PORT_NOT_READY})
 
 
 def _processed(obj: Mapping[str, Any]) -> bool:

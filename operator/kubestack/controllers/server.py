@@ -29,11 +29,13 @@ from kubernetes.client.rest import ApiException
 
 from kubestack.compute.reconciler import RESERVATION_LABEL, ServerReconciler
 from kubestack.compute.render import SERVER_LABEL
+from kubestack.compute.references import PORT_NOT_READY
 from kubestack.compute.vmactions import Backend, VMActions
 from kubestack.compute.zones import operator_namespace
 from kubestack.controllers.zones import ZonePublisher
 from kubestack.k8s import events, objects
 from kubestack.k8s.client import api, core
+from kubestack.k8s.conditions import find_condition
 from kubestack.runtime import informer, state
 from kubestack.runtime.store import Store
 from kubestack.runtime.workqueue import Requeue, WorkQueue
@@ -47,10 +49,14 @@ IMAGES = objects.kubestack("images", "Image")
 KEYPAIRS = objects.kubestack("keypairs", "KeyPair")
 SERVER_GROUPS = objects.kubestack("servergroups", "ServerGroup")
 FLOATING_IPS = objects.kubestack("floatingips", "FloatingIP")
+NETWORKS = objects.kubestack("networks", "Network")
+PORTS = objects.kubestack("ports", "Port")
+SECURITY_GROUPS = objects.kubestack("securitygroups", "SecurityGroup")
 # store name -> what the shared informer filling it watches
 WATCHED = {"servers": SERVERS, "flavors": FLAVORS, "images": IMAGES, "keypairs": KEYPAIRS,
            "servergroups": SERVER_GROUPS, "floatingips": FLOATING_IPS, "nodes": objects.NODE,
-           "vms": objects.VM, "vmis": objects.VMI, "vmims": objects.VMIM}
+           "vms": objects.VM, "vmis": objects.VMI, "vmims": objects.VMIM, "networks": NETWORKS,
+           "ports": PORTS, "securitygroups": SECURITY_GROUPS}
 
 
 class ApiCluster:
@@ -247,6 +253,19 @@ class ServerController:
         if type_ != "DELETED":
             self.enqueue_waiting(None if body.get("kind") == "Image" else body["metadata"].get("namespace"))
 
+    def on_port_dependency(self, type_: str, body: dict, previous: dict | None) -> None:
+        """A Network, Port or SecurityGroup came, changed or went (a port deleted gives its
+        addresses back): servers whose ports could not be made yet retry; for a Network, in
+        every project (a shared network serves them all). Only those: a boot storm's own
+        ports must not wake every server."""
+        namespace = None if body.get("kind") == "Network" else body["metadata"].get("namespace")
+        def waiting_for_a_port(s: dict) -> bool:
+            ready = find_condition((s.get("status") or {}).get("conditions"), "Ready") or {}
+            return ready.get("reason") == PORT_NOT_READY and \
+                (namespace is None or s["metadata"]["namespace"] == namespace)
+        for key in self.servers_where(waiting_for_a_port):
+            self.queue.add(key)
+
     def on_owned(self, type_: str, body: dict, previous: dict | None) -> None:
         """A VM, VMI or migration changed: reconcile the server it belongs to."""
         meta = body["metadata"]
@@ -284,7 +303,8 @@ class ServerController:
         handlers = {"servers": self.on_server, "flavors": self.on_reference, "images": self.on_reference,
                     "keypairs": self.on_reference, "servergroups": self.on_reference, "vms": self.on_owned,
                     "vmis": self.on_owned, "vmims": self.on_owned, "floatingips": self.on_floating_ip,
-                    "nodes": self.on_node}
+                    "nodes": self.on_node, "networks": self.on_port_dependency,
+                    "ports": self.on_port_dependency, "securitygroups": self.on_port_dependency}
         for name, i in self.informers.items():
             i.add_handler(handlers[name])
             i.start()

@@ -10,6 +10,7 @@ from kubernetes.client.rest import ApiException
 from kubestack.compute.reconciler import ServerReconciler
 from kubestack.k8s.objects import status_diff
 from kubestack.network.interfaces import AllocatedInterface
+from kubestack.network.ports import PortError
 from kubestack.scheduler import HostCache, Scheduler
 from kubestack.storage import names
 from kubestack.storage.disks import ServerDisks, claims_used_by, current_root_disk, superseded_root_disks
@@ -183,6 +184,39 @@ def test_a_final_error_is_stalled_for_kstatus_and_a_retried_one_is_not():
     body["spec"]["flavor"], body["metadata"]["generation"] = "m1", 2
     built = rec.reconcile(body)
     assert built.status["status"] == "BUILD" and "Stalled" not in conditions(built)
+
+
+class PortFailingCluster(FakeCluster):
+    """Ports fail as `fault` says (a waiting fault, or one only a spec change cures)."""
+
+    fault: PortError
+
+    def ports(self, server):
+        raise self.fault
+
+
+@pytest.mark.parametrize("fault, reason, stalled", [
+    (PortError("Network later could not be found.", 404, waiting=True), "PortNotReady", False),
+    (PortError("IP address 10.0.0.1 is the gateway of subnet private-v4."), "PortError", True),
+])
+def test_a_port_that_cannot_be_made_gives_the_host_back_and_waits_only_when_something_may_cure_it(
+        fault, reason, stalled):
+    cluster, rec = world(PortFailingCluster)
+    cluster.fault = fault
+    out = rec.reconcile(server(networks=[{"network": "later"}]))
+    st = out.status
+    assert st["status"] == "ERROR" and st["fault"]["message"] == fault.message and not st.get("host")
+    assert not any(w == "create VirtualMachine" for w in cluster.writes)
+    assert rec.scheduler.cache.instances() == []  # the claim went back
+    types = {c["type"]: c["reason"] for c in st["conditions"]}
+    assert types["Ready"] == reason and ("Stalled" in types) == stalled
+    # a waiting one is looked at again (RETRYABLE); a final one only after a spec change
+    body = server(networks=[{"network": "later"}])
+    body["status"] = stored(st)
+    cluster.fault = None
+    cluster.ports = FakeCluster.ports.__get__(cluster)
+    again = rec.reconcile(body)
+    assert (again.status["status"] == "BUILD") == (not stalled)
 
 
 def test_first_reconcile_claims_a_host_and_creates_the_vm():
