@@ -3,8 +3,9 @@ resource from the stack's files and an OS::Heat::Stack become child Stacks whose
 parent reads; a changed nested property updates the child in place; a failing nested update
 rolls the child back with the parent; deleting the parent removes the nested stacks and their
 servers; a template that nests itself stops at Heat's depth limit; outputs a nested stack masks
-reach the parent real for its resources and masked in its status; and the layout of the
-lecture's WebAppStatic.yaml (a network tier, a database tier, groups of app and web tiers)."""
+reach the parent real for its resources and masked in its status; a nested template reading
+its resource's metadata and policies with resource_facade; and the layout of the lecture's
+WebAppStatic.yaml (a network tier, a database tier, groups of app and web tiers)."""
 
 from __future__ import annotations
 
@@ -181,6 +182,74 @@ def test_a_template_that_nests_itself_fails_at_the_depth_limit(cluster, kubestac
 
     custom(cluster).delete_namespaced_custom_object(G, V, namespace, "stacks", "loop")
     wait_for(lambda: not _stacks(cluster, namespace), timeout=180, what="every stack deleted")
+
+
+# ---- resource_facade ------------------------------------------------------------------------
+
+FACADE = """
+heat_template_version: 2016-10-14
+resources:
+  sg:
+    type: OS::Neutron::SecurityGroup
+    deletion_policy: {resource_facade: deletion_policy}
+    properties:
+      description: {list_join: [" ", [{resource_facade: deletion_policy}, {resource_facade: metadata}]]}
+outputs:
+  metadata: {value: {resource_facade: metadata}}
+  policy: {value: {resource_facade: deletion_policy}}
+  update_policy: {value: {resource_facade: update_policy}}
+  sg: {value: {get_resource: sg}}
+"""
+
+
+def _facade_parent(role: str, policy: str) -> dict:
+    return {"heat_template_version": "2016-10-14",
+            "resources": {"tier": {"type": "lib/facade.yaml", "deletion_policy": policy, "metadata": {"role": role},
+                                   "update_policy": {"batch": 2}}},
+            # get_attr with only the resource's name: all its attributes, the nested outputs
+            "outputs": {"all": {"value": {"get_attr": ["tier"]}}}}
+
+
+def test_a_nested_template_reads_its_resources_metadata_and_policies_with_resource_facade(
+        cluster, kubestack, namespace):
+    files = {"lib/facade.yaml": FACADE}
+    create_stack(cluster, namespace, "fac", _facade_parent("web", "Retain"), files=files)
+    s = wait_stack(cluster, namespace, "fac", "CREATE_COMPLETE", "CREATE_FAILED", "ROLLBACK_COMPLETE")
+    assert s["status"]["stackStatus"] == "CREATE_COMPLETE", s["status"]["stackStatusReason"]
+    assert outputs(s)["all"] == {"metadata": {"role": "web"}, "policy": "Retain", "update_policy": {"batch": 2},
+                                 "sg": "fac-tier-sg"}
+    sg = get(cluster, namespace, "securitygroups", "fac-tier-sg")
+    assert sg["spec"]["description"] == 'Retain {"role": "web"}'
+    assert sg["metadata"]["annotations"]["kubestack.io/deletion-policy"] == "Retain"
+    # the facade came in the parameters Secret; the child shows no such parameter
+    tier = get(cluster, namespace, "stacks", "fac-tier")
+    assert list(_parameters(cluster, namespace, tier)) == ["kubestack.io.resource-facade"]
+    assert not tier["status"].get("parameters")
+
+    # a changed metadata and deletion_policy update the nested stack in place
+    gen = _update(cluster, namespace, "fac", _facade_parent("api", "Delete"), files)
+    s = wait_stack(cluster, namespace, "fac", "UPDATE_COMPLETE", "UPDATE_FAILED", "ROLLBACK_COMPLETE", generation=gen)
+    assert s["status"]["stackStatus"] == "UPDATE_COMPLETE", s["status"]["stackStatusReason"]
+    assert outputs(s)["all"] == {"metadata": {"role": "api"}, "policy": "Delete", "update_policy": {"batch": 2},
+                                 "sg": "fac-tier-sg"}
+    assert get(cluster, namespace, "stacks", "fac-tier")["metadata"]["uid"] == tier["metadata"]["uid"]
+    after = get(cluster, namespace, "securitygroups", "fac-tier-sg")
+    assert after["metadata"]["uid"] == sg["metadata"]["uid"]
+    assert after["spec"]["description"] == 'Delete {"role": "api"}'
+    assert after["metadata"]["annotations"]["kubestack.io/deletion-policy"] == "Delete"
+
+    # a stack of its own has no resource to read: the template is refused
+    create_stack(cluster, namespace, "alone", {"heat_template_version": "2016-10-14", "resources": {"sg": {
+        "type": "OS::Neutron::SecurityGroup", "properties": {"description": {"resource_facade": "metadata"}}}}})
+    alone = wait_stack(cluster, namespace, "alone", "CREATE_FAILED", "CREATE_COMPLETE")
+    assert alone["status"]["stackStatus"] == "CREATE_FAILED"
+    assert '"resource_facade" is only valid in a template used as a nested stack' in \
+        alone["status"]["stackStatusReason"]
+
+    for name in ("fac", "alone"):
+        custom(cluster).delete_namespaced_custom_object(G, V, namespace, "stacks", name)
+    wait_for(lambda: not _stacks(cluster, namespace), timeout=180, what="every stack deleted")
+    assert get(cluster, namespace, "securitygroups", "fac-tier-sg") is None
 
 
 # ---- secrets a nested stack masks, in a group of template resources -------------------------

@@ -97,6 +97,8 @@ class Scope(Protocol):
 
     def get_attr(self, name: str, attribute: str | None, rest: list[Any], path: list[str]) -> Any: ...
 
+    def resource_facade(self, attribute: str, path: list[str]) -> Any: ...
+
     def condition(self, name: str, path: list[str]) -> bool: ...
 
 
@@ -292,6 +294,31 @@ def fn_get_attr(ev: Evaluator, args: Any, path: list[str]) -> Any:
     if attribute is not None and not isinstance(attribute, str):
         raise InvalidFunctionArgs("get_attr", "attribute name must be a string", path)
     return ev.scope.get_attr(name, attribute, list(args[2:]), path)
+
+
+#: resource_facade's arguments (and Fn::ResourceFacade's) -> the data of the parent resource
+_FACADE_ARGS = {
+    "resource_facade": {"metadata": "metadata", "deletion_policy": "deletion_policy",
+                        "update_policy": "update_policy"},
+    "Fn::ResourceFacade": {"Metadata": "metadata", "DeletionPolicy": "deletion_policy",
+                           "UpdatePolicy": "update_policy"},
+}
+
+
+def _resource_facade(name: str, ev: Evaluator, args: Any, path: list[str]) -> Any:
+    # Heat checks the argument as written: it cannot come from another function
+    allowed = _FACADE_ARGS[name]
+    if not isinstance(args, str) or args not in allowed:
+        raise InvalidFunctionArgs(name, f"should be one of: {', '.join(allowed)}", path)
+    return ev.scope.resource_facade(allowed[args], path)
+
+
+def fn_resource_facade(ev: Evaluator, args: Any, path: list[str]) -> Any:
+    return _resource_facade("resource_facade", ev, args, path)
+
+
+def fn_cfn_resource_facade(ev: Evaluator, args: Any, path: list[str]) -> Any:
+    return _resource_facade("Fn::ResourceFacade", ev, args, path)
 
 
 def fn_get_file(ev: Evaluator, args: Any, path: list[str]) -> Any:
@@ -696,6 +723,7 @@ FUNCTIONS: dict[str, Callable[[Evaluator, Any, list[str]], Any]] = {
     "get_resource": fn_get_resource,
     "get_attr": fn_get_attr,
     "get_file": fn_get_file,
+    "resource_facade": fn_resource_facade,
     "list_join": fn_list_join,
     "str_replace": fn_str_replace,
     "str_replace_strict": fn_str_replace_strict,
@@ -718,6 +746,7 @@ FUNCTIONS: dict[str, Callable[[Evaluator, Any, list[str]], Any]] = {
     "Fn::Base64": fn_base64,
     "Ref": fn_ref,
     "Fn::MemberListToMap": fn_member_list_to_map,
+    "Fn::ResourceFacade": fn_cfn_resource_facade,
 }
 
 CONDITIONS: dict[str, Callable[[Evaluator, Any, list[str]], bool]] = {
@@ -733,10 +762,6 @@ CONDITIONS: dict[str, Callable[[Evaluator, Any, list[str]], bool]] = {
 _UNSUPPORTED = {
     "yaql": 'The function "yaql" is not supported by kubestack: use the other intrinsic '
             "functions (repeat, map_merge, list_concat, filter, if, ...) instead.",
-    "resource_facade": 'The function "resource_facade" is not supported by kubestack: pass what a '
-                       "nested template needs of its resource's metadata or policies as a property.",
-    "Fn::ResourceFacade": 'The function "Fn::ResourceFacade" is not supported by kubestack: pass what a '
-                          "nested template needs of its resource's metadata or policies as a property.",
     "Fn::GetAZs": 'The function "Fn::GetAZs" is not supported by kubestack: name the availability '
                   "zone (a node's topology.kubernetes.io/zone) explicitly.",
 }

@@ -23,6 +23,14 @@ with its real value, as Heat's ``get_attr`` gives it, read from the child's reco
 state Secret); the parent then masks what it derives from it (:func:`secret_attributes`).
 Parameters the parent passes a secret in are named on the child (:func:`secret_parameters`),
 which masks them and what derives from them as if they were hidden.
+
+A template resource's nested template may call ``resource_facade`` (Heat's provider-template
+facade): it reads its parent resource's metadata, deletion_policy and update_policy
+(:class:`ResourceFacade`). The parent gives them when the template calls it (:func:`uses_facade`),
+under a key of the parameters Secret (``FACADE_PARAMETER``): a changed facade is a new Secret
+name, so the child updates like for changed parameters, and metadata derived from a hidden
+parameter stays out of the Stack's spec. The child takes them out of its parameters
+(:func:`take_facade`). An OS::Heat::Stack is a stack of its own in Heat, with no facade.
 """
 
 from __future__ import annotations
@@ -31,9 +39,13 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from . import realize as rz
 from .errors import HeatError, StackValidationFailed
+from .functions import has_unresolved, to_plain, unresolved_refs
 from .parameters import ParamSchema
+from .plan import DeletionPolicy
 from .resources import P, Prop, ResourceType
 from .template import Template, parse_document
 
@@ -50,6 +62,10 @@ SECRET_PARAMETERS_ANNOTATION = rz.SECRET_PARAMETERS_ANNOTATION
 #: a template resource's output whose value ``get_resource`` gives (else the child's name)
 STACK_ID_OUTPUT = "OS::stack_id"
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".template")
+#: the key of a nested stack's parameters Secret that holds its ResourceFacade (a Secret key
+#: may not hold "/": no HOT parameter of a template is likely to be named so)
+FACADE_PARAMETER = "kubestack.io.resource-facade"
+_FACADE_FUNCTIONS = ("resource_facade", "Fn::ResourceFacade")
 
 #: parameter type -> the type of the property that feeds it (json takes a map, a list or text)
 _PROPERTY_TYPES = {"string": "string", "number": "number", "boolean": "boolean",
@@ -112,6 +128,56 @@ def template_type(name: str, files: Mapping[str, str], parameter_defaults: Mappi
                         description=tmpl.description)
 
 
+class ResourceFacade(BaseModel):
+    """What ``resource_facade`` gives a nested stack: the data of its parent resource (a
+    group member's: the group's member definition, which has no update_policy)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metadata: dict[str, Any] = {}
+    deletion_policy: DeletionPolicy = "Delete"
+    update_policy: dict[str, Any] = {}
+
+
+def uses_facade(document: Any) -> bool:
+    """The template (a parsed document) calls resource_facade somewhere."""
+    if isinstance(document, dict):
+        if len(document) == 1 and next(iter(document)) in _FACADE_FUNCTIONS:
+            return True
+        return any(uses_facade(v) for v in document.values())
+    if isinstance(document, list):
+        return any(uses_facade(v) for v in document)
+    return False
+
+
+def facade_of(parent: Stack, resource: str, attrs: Mapping[str, dict] | None) -> ResourceFacade:
+    """The facade of the nested stack of ``resource`` of ``parent`` (of each member, for a
+    group), resolved with ``attrs``. Raises `realize.RealizeError` when it needs attributes
+    not known."""
+    raw = parent.nested_facade(resource, dict(attrs) if attrs is not None else None)
+    if has_unresolved(raw):
+        waiting = json.dumps(to_plain(unresolved_refs(raw)))
+        raise rz.RealizeError(f"the metadata or update_policy of {resource}, which its nested template reads "
+                              f"with resource_facade, is not known yet: it needs {waiting}")
+    return ResourceFacade.model_validate(raw)
+
+
+def take_facade(inputs: dict[str, Any]) -> None:
+    """Move the facade a parent gave in the parameters Secret (see the module) out of the
+    ``inputs``' parameters into ``inputs["facade"]``. Raises StackValidationFailed when it is
+    not one."""
+    raw = (inputs.get("parameters") or {}).get(FACADE_PARAMETER)
+    if raw is None:
+        return
+    try:
+        facade = ResourceFacade.model_validate_json(raw)
+    except ValidationError as exc:
+        raise StackValidationFailed(f"parameter {FACADE_PARAMETER} is not the data of a parent resource: "
+                                    f"{exc.errors()[0]['msg']}") from None
+    inputs["parameters"] = {k: v for k, v in inputs["parameters"].items() if k != FACADE_PARAMETER}
+    inputs["facade"] = facade.model_dump()
+
+
 def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -168,13 +234,14 @@ def parameters_secret_name(physical_name: str, parameters: Mapping[str, str]) ->
 
 def child(parent: Stack, type_name: str, resource: str, physical_name: str, props: Mapping[str, Any],
           ctx: rz.Context, deletion_policy: str, timeout_minutes: int,
-          secret: Iterable[str] = ()) -> tuple[rz.Child, rz.Child | None]:
+          secret: Iterable[str] = (), attrs: Mapping[str, dict] | None = None) -> tuple[rz.Child, rz.Child | None]:
     """The child Stack of the nested stack ``resource`` of ``parent`` (``type_name``: its
     resolved type; ``props``: its resolved properties; ``secret``: the parameters given a
-    secret, see `status.secret_parameters`) and the Secret with its parameters (None
+    secret, see `status.secret_parameters`; ``attrs``: the attributes known, for the metadata
+    its template may read with resource_facade) and the Secret with its parameters (None
     when it has none); the Secret is to exist before the Stack names it. Raises
-    `realize.RealizeError` when it would nest deeper than ``MAX_NESTED_DEPTH``, `HeatError` when
-    its template is not one."""
+    `realize.RealizeError` when it would nest deeper than ``MAX_NESTED_DEPTH`` or its facade
+    is not known, `HeatError` when its template is not one."""
     if parent.nested_depth >= MAX_NESTED_DEPTH:
         raise rz.RealizeError(f"Recursion depth exceeds {MAX_NESTED_DEPTH}.")
     path = ["resources", resource]
@@ -186,8 +253,11 @@ def child(parent: Stack, type_name: str, resource: str, physical_name: str, prop
         doc, tmpl = _template(_file(type_name, parent.files, path), f"template {type_name}", path)
         values, template_name = props, type_name
     params = parameters(tmpl, values)
-    params_secret = rz.secret_child(resource, parameters_secret_name(physical_name, params), params, ctx,
-                                    deletion_policy) if params else None
+    data = dict(params)
+    if template_name is not None and uses_facade(doc):
+        data[FACADE_PARAMETER] = facade_of(parent, resource, attrs).model_dump_json()
+    params_secret = rz.secret_child(resource, parameters_secret_name(physical_name, data), data, ctx,
+                                    deletion_policy) if data else None
     spec = {"template": doc, "parametersSecretRef": {"name": params_secret.name} if params_secret else None,
             "files": dict(parent.files),
             "environment": child_environment(parent.environment.raw, resource, template_name) or None,
@@ -230,6 +300,7 @@ def secret_attributes(type_name: str, keys: Iterable[str]) -> list[tuple[str, ..
 
 
 __all__ = ["HEAT_STACK", "MAX_NESTED_DEPTH", "DEPTH_ANNOTATION", "SECRET_PARAMETERS_ANNOTATION", "STACK_ID_OUTPUT",
+           "FACADE_PARAMETER", "ResourceFacade", "uses_facade", "facade_of", "take_facade",
            "is_template", "is_nested", "depth", "secret_parameters", "template_type", "parameters",
            "parameters_secret_name", "child_environment", "child", "masked_outputs", "attributes",
            "secret_attributes"]

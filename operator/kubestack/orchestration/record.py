@@ -3,9 +3,10 @@
 The record (a dict, kept as JSON in the stack's state Secret) holds the action (CREATE,
 UPDATE, ROLLBACK), its result (IN_PROGRESS, COMPLETE, FAILED) and reason, the spec
 generation it is for, when it started, and the inputs — template, parameters, files,
-environment and replacement names (``overrides``) — being applied (``target``) and of the
-last action that completed (``good``, what a rollback returns to). With them: the signals
-taken, the AutoScalingGroups' sizes (``capacity``) and members, the member names
+environment, replacement names (``overrides``) and, in a nested stack's, its parent resource's
+data for resource_facade (``facade``) — being applied (``target``) and of the last action that
+completed (``good``, what a rollback returns to). With them: the signals taken, the
+AutoScalingGroups' sizes (``capacity``), members and when their cooldowns end, the member names
 ResourceGroups gave up (``blacklist``), the entries contributed to other objects, when
 each WaitCondition started waiting and, in a nested stack's, the real values of the outputs
 its status masks (``secret_outputs``, which its parent's ``get_attr`` reads).
@@ -50,9 +51,10 @@ def load(meta: Mapping[str, Any], inputs: dict, record: dict | None = None, exis
         res = (template.get("resources") or {}).get(group)
         if isinstance(res, dict):
             res.setdefault("properties", {})["desired_capacity"] = size
+    facade = inputs.get("facade")
     stack = load_stack(template, inputs["parameters"], inputs["files"], inputs["environment"] or None,
                        stack_name=stack_name(meta), stack_id=meta.get("uid"), project_id=meta["namespace"],
-                       exists=exists)
+                       exists=exists, facade=nested.ResourceFacade.model_validate(facade) if facade else None)
     for name, d in stack.defs.items():
         if d.rtype.name == "OS::Nova::Flavor" and name not in stack.name_overrides:
             stack.name_overrides[name] = rz.flavor_name(meta["namespace"], meta["name"], name)
@@ -77,6 +79,8 @@ def start(record: dict | None, generation: int) -> dict:
             "target": previous_target,
             "signals": (record or {}).get("signals") or {}, "capacity": (record or {}).get("capacity") or {},
             "members": (record or {}).get("members") or {}, "blacklist": (record or {}).get("blacklist") or {},
+            # a group cools down across updates, as Heat keeps it in the group's metadata
+            "cooldown_end": (record or {}).get("cooldown_end") or {},
             "contributions": (record or {}).get("contributions") or {}}
 
 
@@ -85,6 +89,7 @@ def plan(meta: Mapping[str, Any], record: dict, want: dict, exists: Exists | Non
     start the action: the engine's diff names replacements (their new object names go into
     ``want``'s overrides), groups are sized and ResourceGroups' removal_policies resolved.
     Raises HeatError, leaving ``record`` as it was, when the inputs are not a valid stack."""
+    nested.take_facade(want)
     previous_target = record.get("target")
     new = load(meta, want, exists=exists)
     capacity: dict[str, int] = {}

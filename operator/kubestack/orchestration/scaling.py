@@ -3,8 +3,13 @@
 OS::Heat::AutoScalingGroup:
 
 * :func:`adjusted_capacity` — the size a scaling policy's signal asks for (Heat's
-  ``calculate_new_capacity``), always within ``min_size..max_size``; :func:`cooldown_over`
-  — whether a signal may scale the group at all.
+  ``calculate_new_capacity``), always within ``min_size..max_size``, from the group's current
+  size: its members less the failed ones (:func:`healthy`), as Heat counts it.
+  :func:`check_policy` — a policy's properties as Heat validates them.
+* :func:`cooling_down`, :func:`cooldown_end` — Heat's cooldown: a resize (one that changed
+  the size) sets when the group's cooldown ends, ``cooldown`` seconds (the policy's, else the
+  group's) later, never earlier than an end set before; until then every signal to the group,
+  whichever policy it is for, is dropped.
 * :func:`capacity_after_update` — what a stack update does to a size set by signals: nothing
   when the group's definition did not change; ``desired_capacity`` when the new definition
   gives one; otherwise the current size, moved into the new bounds.
@@ -27,12 +32,15 @@ OS::Heat::ResourceGroup:
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from . import realize as rz
+from .errors import StackValidationFailed
+from .lifecycle import STAMP
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -62,10 +70,34 @@ def adjusted_capacity(current: int, adjustment: float, adjustment_type: str, min
     return max(minimum, min(maximum, new))
 
 
-def cooldown_over(seconds_since_last_scaling: float | None, cooldown: int | None) -> bool:
-    """Whether a group may scale again: ``cooldown`` seconds (the policy's, else the
-    group's) have passed since it last scaled, or it never did."""
-    return seconds_since_last_scaling is None or not cooldown or seconds_since_last_scaling >= cooldown
+def check_policy(props: Mapping[str, Any], path: list[str]) -> None:
+    """Raise StackValidationFailed, as Heat's validation of a ScalingPolicy does, when it gives
+    ``min_adjustment_step`` with another ``adjustment_type`` than percent_change_in_capacity
+    (the only one it rounds)."""
+    kind = props.get("adjustment_type")
+    if props.get("min_adjustment_step") is not None and isinstance(kind, str) and kind != PERCENT_CHANGE_IN_CAPACITY:
+        raise StackValidationFailed("min_adjustment_step property should only be specified for adjustment_type "
+                                    f"with value {PERCENT_CHANGE_IN_CAPACITY}.", path)
+
+
+def healthy(members: Members, failed: Iterable[int]) -> int:
+    """The size a scaling signal adjusts: the members not failed (Heat's group size leaves
+    failed members out)."""
+    bad = frozenset(failed)
+    return sum(1 for i in members.ids if i not in bad)
+
+
+def cooling_down(end: str | None, now: datetime.datetime) -> bool:
+    """Whether a group whose cooldown ends at ``end`` (a `lifecycle.STAMP`; None: it never
+    scaled) still cools down at ``now``."""
+    return end is not None and now.strftime(STAMP) < end
+
+
+def cooldown_end(previous: str | None, cooldown: int | None, now: datetime.datetime) -> str:
+    """When a group's cooldown ends once it resized at ``now``: ``cooldown`` seconds later (None
+    or less than 0: none), or at ``previous``, the end set before, when that is later."""
+    end = (now + datetime.timedelta(seconds=max(0, cooldown or 0))).strftime(STAMP)
+    return max(end, previous) if previous else end
 
 
 def initial_capacity(props: Mapping[str, Any]) -> int:
@@ -204,6 +236,6 @@ def group_indices(count: int, blacklist: Iterable[str] = ()) -> list[int]:
     return list(itertools.islice((i for i in itertools.count() if str(i) not in skip), max(0, count)))
 
 
-__all__ = ["adjusted_capacity", "cooldown_over", "capacity_after_update", "capacities_after_update",
-           "initial_capacity", "Members", "failed_members", "removal_blacklist", "removal_blacklists", "group_indices",
+__all__ = ["adjusted_capacity", "check_policy", "healthy", "cooling_down", "cooldown_end", "capacity_after_update",
+           "capacities_after_update", "initial_capacity", "Members", "failed_members", "removal_blacklist", "removal_blacklists", "group_indices",
            "CHANGE_IN_CAPACITY", "EXACT_CAPACITY", "PERCENT_CHANGE_IN_CAPACITY"]

@@ -4,20 +4,21 @@ A signal is an annotation ``kubestack.io/signal-<resource>`` on the Stack (what 
 stack signal`` writes): one JSON object or a list of them (``id``, ``status`` SUCCESS or
 FAILURE, ``reason``, ``data``), or plain text taken as the data of one signal.
 
-* :func:`scale` — a ScalingPolicy's new signals resize its AutoScalingGroup (Heat's
-  cooldown drops those that come too soon).
+* :func:`scale` — a ScalingPolicy's new signals resize its AutoScalingGroup from the members
+  it has that did not fail, within its bounds (Heat's cooldown drops those that come too soon).
 * :func:`wait_condition` — a WaitCondition counts its handle's signals, until enough came,
   one failed or its timeout ran out.
 * :func:`handle_attributes`, :func:`policy_attributes` — how to signal, as the attributes of
   a WaitConditionHandle and a ScalingPolicy.
 
 Both keep what they did in the stack's record (the state the Stack controller keeps between
-passes): the signal ids taken, the groups' sizes and when each last scaled, when each
+passes): the signal ids taken, the groups' sizes and when each one's cooldown ends, when each
 WaitCondition started waiting.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -59,38 +60,48 @@ def _named(stack: Stack, ref: Any) -> Any:
 
 def scale(stack: Stack, annotations: Mapping[str, str] | None, record: dict[str, Any]) -> bool:
     """Apply new signals of scaling policies to their groups' capacity (``record``'s
-    ``capacity``, ``signals`` taken and ``scaled_at``); True if any."""
+    ``capacity``, ``signals`` taken and ``cooldown_end``); True if any. The failed members
+    the controller found (``stack.group_failed``) do not count in the size a signal adjusts."""
     changed = False
     seen = record.setdefault("signals", {})
-    capacity = record.setdefault("capacity", {})
     for name, d in stack.defs.items():
         if d.rtype.name != "OS::Heat::ScalingPolicy" or not d.enabled:
             continue
-        new = [s for s in parse(annotations, name) if s["id"] not in seen.get(name, [])]
+        new = [s["id"] for s in parse(annotations, name) if s["id"] not in seen.get(name, [])]
         if not new:
             continue
+        seen.setdefault(name, []).extend(new)
+        changed = True
         props = stack.resolve(name)
         group = _named(stack, props.get("auto_scaling_group_id"))
-        if group not in stack.defs:
-            seen.setdefault(name, []).extend(s["id"] for s in new)
-            changed = True
-            continue
-        gprops = stack.resolve(group)
-        current = capacity.get(group, scaling.initial_capacity(gprops))
-        cooldown = props.get("cooldown") if props.get("cooldown") is not None else gprops.get("cooldown")
-        scaled_at = record.setdefault("scaled_at", {})
+        target = stack.defs.get(group)
+        if target is None or not target.enabled or target.rtype.name != "OS::Heat::AutoScalingGroup":
+            continue  # Heat: the policy finds no group to adjust
         for _ in new:
-            last = scaled_at.get(group)
-            if not scaling.cooldown_over(age_seconds(last) if last else None, cooldown):
-                continue  # Heat drops a signal that comes while the group cools down
-            current = scaling.adjusted_capacity(
-                current, float(props["scaling_adjustment"]), props["adjustment_type"],
-                int(props.get("min_adjustment_step") or 0), int(gprops["min_size"]), int(gprops["max_size"]))
-            scaled_at[group] = now()
-        capacity[group] = current
-        seen.setdefault(name, []).extend(s["id"] for s in new)
-        changed = True
+            _adjust(stack, group, props, record)
     return changed
+
+
+def _adjust(stack: Stack, group: str, policy: Mapping[str, Any], record: dict[str, Any]) -> None:
+    """One signal of a policy (``policy``: its properties) to ``group``, as Heat's adjust: no
+    change in size does nothing (nor starts a cooldown); one while the group cools down is
+    dropped."""
+    gprops = stack.resolve(group)
+    capacity = record.setdefault("capacity", {})
+    members = stack.resized_members(group, capacity.get(group, scaling.initial_capacity(gprops)))
+    current = scaling.healthy(members, stack.group_failed.get(group, frozenset()))
+    size = scaling.adjusted_capacity(
+        current, float(policy["scaling_adjustment"]), policy["adjustment_type"],
+        int(policy.get("min_adjustment_step") or 0), int(gprops["min_size"]), int(gprops["max_size"]))
+    if size == current:
+        return
+    moment = datetime.datetime.now(datetime.timezone.utc)
+    ends = record.setdefault("cooldown_end", {})
+    if scaling.cooling_down(ends.get(group), moment):
+        return
+    cooldown = policy["cooldown"] if policy.get("cooldown") is not None else gprops.get("cooldown")
+    capacity[group] = size
+    ends[group] = scaling.cooldown_end(ends.get(group), cooldown, moment)
 
 
 def wait_condition(stack: Stack, name: str, attrs: dict[str, dict[str, Any]],

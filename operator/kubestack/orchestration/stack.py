@@ -17,12 +17,14 @@ from .parameters import CUSTOM_CONSTRAINTS, Exists, resolve_parameters
 from .plan import (CreatePlan, DeletePlan, PlannedResource, ResourceChange, UpdatePlan)
 from .resources import (ResourceType, constraint_checks, get_type, validate_properties,
                         virtual_attributes)
-from .scaling import Members, group_indices
+from .scaling import Members, check_policy, group_indices
 from .template import DELETION_POLICIES, Environment, Template
 from .versions import ALL_FUNCTIONS
 
 PSEUDO_PARAMETERS = ("OS::stack_name", "OS::stack_id", "OS::project_id")
 ASG = "OS::Heat::AutoScalingGroup"
+RESOURCE_GROUP = "OS::Heat::ResourceGroup"
+SCALING_POLICY = "OS::Heat::ScalingPolicy"
 #: types whose deletion_policy may be Snapshot (a VolumeSnapshot / server snapshot image)
 SNAPSHOT_TYPES = ("OS::Cinder::Volume", "OS::Nova::Server")
 _DNS = re.compile(r"[^a-z0-9-]+")
@@ -65,7 +67,8 @@ class Stack:
 
     def __init__(self, template: Template, environment: Environment, parameters: dict[str, Any],
                  files: dict[str, str], stack_name: str, stack_id: str | None,
-                 project_id: str | None, exists: Exists | None) -> None:
+                 project_id: str | None, exists: Exists | None,
+                 facade: nested.ResourceFacade | None = None) -> None:
         self.template = template
         self.version = template.version
         self.environment = environment
@@ -74,6 +77,9 @@ class Stack:
         self.stack_id = stack_id
         self.project_id = project_id
         self.exists = exists
+        #: what resource_facade reads: the data of the resource whose nested stack this is (None:
+        #: a stack of its own, where resource_facade is an error)
+        self.parent_facade = facade
         self.unchecked_constraints: list[str] = []
         #: physical names to use instead of the derived ones (replacements during updates)
         self.name_overrides: dict[str, str] = {}
@@ -127,6 +133,14 @@ class Stack:
             raise UserParameterMissing(name).at(path)
         return copy.deepcopy(self.params[name])
 
+    def resource_facade(self, attribute: str, path: list[str]) -> Any:
+        if self.parent_facade is None:
+            raise StackValidationFailed(
+                '"resource_facade" is only valid in a template used as a nested stack (the template of a '
+                "template resource): it reads the parent resource's metadata and policies, and this stack "
+                "has no parent resource", path)
+        return copy.deepcopy(getattr(self.parent_facade, attribute))
+
     def has_condition(self, name: str) -> bool:
         return name in self.template.conditions
 
@@ -174,8 +188,7 @@ class Stack:
         rt = d.rtype
         snippet = Unresolved({"get_attr": [name] + ([attribute] if attribute is not None else []) + rest})
         if attribute is None:
-            known = self._known_attrs(name)
-            return copy.deepcopy(known) if known and not rt.group else snippet
+            return self._all_attrs(d, path, snippet)
         if rt.group:
             return self._group_attr(d, attribute, rest, path, snippet)
         if attribute not in rt.attributes:
@@ -184,6 +197,23 @@ class Stack:
         if attribute not in known:
             return snippet
         return self._select(known[attribute], rest, path)
+
+    def _all_attrs(self, d: ResourceDef, path: list[str], snippet: Unresolved) -> Any:
+        """``get_attr: [name]`` (HOT 2015-10-15 on), as Heat's FnGetAtts: a map of each attribute
+        of the resource's type but ``show``, less those it cannot give without a key (a group's
+        ``attributes``, ``outputs``, ``outputs_list``); deferred until all are known."""
+        if not d.rtype.virtual and d.name not in self._attrs:
+            return snippet
+        out: dict[str, Any] = {}
+        for attribute in sorted(d.rtype.attributes - {"show"}):
+            try:
+                value = self.get_attr(d.name, attribute, [], path)
+            except InvalidTemplateAttribute:
+                continue
+            if has_unresolved(value):
+                return snippet
+            out[attribute] = value
+        return out
 
     @staticmethod
     def _select(value: Any, rest: list[Any], path: list[str]) -> Any:
@@ -295,7 +325,7 @@ class Stack:
         return self._member_type(d) if d.rtype.group else None
 
     def _member_type(self, d: ResourceDef) -> ResourceType | None:
-        key = "resource_def" if d.rtype.name == "OS::Heat::ResourceGroup" else "resource"
+        key = "resource_def" if d.rtype.name == RESOURCE_GROUP else "resource"
         spec = (d.raw.get("properties") or {}).get(key)
         if isinstance(spec, dict) and isinstance(spec.get("type"), str):
             return self._type(spec["type"], None, ["resources", d.name, "properties", key, "type"])
@@ -387,6 +417,8 @@ class Stack:
             self._check_constraints(d.rtype, d.raw.get("properties") or {}, props,
                                     ["resources", name, "properties"])
             self._expand_members(d, props)
+            if d.rtype.name == SCALING_POLICY:
+                check_policy(props, ["resources", name, "properties"])
             if d.raw.get("metadata") is not None:
                 self._evaluator.eval(d.raw["metadata"], ["resources", name, "metadata"])
             if d.raw.get("update_policy") is not None:
@@ -440,6 +472,30 @@ class Stack:
         d = self._target(name, ["resources", name])
         return to_plain(self._with_attrs(attrs, lambda: self._resolve_props(d)))
 
+    def nested_facade(self, name: str, attrs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The data a nested stack of resource ``name`` (of each of its members, for a group)
+        reads with resource_facade (see `nested.ResourceFacade`), resolved with ``attrs``; what
+        needs attributes not known stays a deferred call (`functions.Unresolved`).
+
+        A group member's comes from the group's member definition (``resource_def``/``resource``:
+        its metadata, no update_policy) and has the group's deletion_policy, the one kubestack
+        gives its members."""
+        d = self._target(name, ["resources", name])
+        path = ["resources", name]
+
+        def compute() -> dict[str, Any]:
+            if d.rtype.group:
+                spec = self._resolve_props(d).get("resource_def" if d.rtype.name == RESOURCE_GROUP else "resource")
+                metadata = spec if isinstance(spec, Unresolved) else (spec or {}).get("metadata")
+                update_policy = None
+            else:
+                metadata = self._evaluator.eval(d.raw.get("metadata") or {}, path + ["metadata"])
+                update_policy = self._evaluator.eval(d.raw.get("update_policy") or {}, path + ["update_policy"])
+            return {"metadata": metadata or {}, "deletion_policy": d.deletion_policy,
+                    "update_policy": update_policy or {}}
+
+        return self._with_attrs(attrs, compute)
+
     def resolve_metadata(self, name: str, attrs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         d = self._target(name, ["resources", name])
         raw = d.raw.get("metadata") or {}
@@ -459,7 +515,7 @@ class Stack:
                 or isinstance(spec, Unresolved) or isinstance(spec.get("type"), Unresolved):
             return []
         path = ["resources", d.name, "properties"]
-        if d.rtype.name == "OS::Heat::ResourceGroup":
+        if d.rtype.name == RESOURCE_GROUP:
             spec, count, index_var = props["resource_def"], props.get("count", 1), props.get("index_var") or "%index%"
             if count < 0:
                 raise PropertyError(f"{count} is out of range (min: 0, max: None)", path + ["count"])
@@ -574,15 +630,17 @@ def _replace_index(value: Any, var: str, index: str) -> Any:
 def load_stack(template: Any, parameters: dict[str, Any] | None = None,
                files: dict[str, str] | None = None, environment: Any = None,
                stack_name: str = "stack", stack_id: str | None = None,
-               project_id: str | None = None, exists: Exists | None = None) -> Stack:
+               project_id: str | None = None, exists: Exists | None = None,
+               facade: nested.ResourceFacade | None = None) -> Stack:
     """Parse and validate a template (YAML/JSON text or a map) with its parameters, files
     and environment. ``exists(kind, name)`` checks custom constraints against the cluster;
-    without it they are listed in ``Stack.unchecked_constraints`` instead.
+    without it they are listed in ``Stack.unchecked_constraints`` instead. ``facade``: the
+    parent resource's data, for a nested stack's resource_facade.
     Raises a :class:`HeatError` with Heat's wording when anything is wrong."""
     tmpl = Template.parse(template)
     env = Environment.parse(environment)
     return Stack(tmpl, env, dict(parameters or {}), dict(files or {}), stack_name, stack_id,
-                 project_id, exists)
+                 project_id, exists, facade)
 
 
 # ---- updates -------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ class Pass:
             if secret is None:  # the parameters given a secret (a group's members': given)
                 secret = status.secret_parameters(self.stack, name, self.attrs, self.secret_attrs)
             child, params = nested.child(self.stack, t, name, physical, props, self.ctx, policy,
-                                         self.timeout_minutes, secret)
+                                         self.timeout_minutes, secret, attrs=self.attrs)
             if params is not None:  # before the Stack names it; content-named, so never patched
                 self.wanted.add((params.kind, params.name))
                 if (params.kind, params.name) not in self.children:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 
 from kubestack.k8s.objects import status_diff
-from kubestack.orchestration import HeatError, lifecycle, nested, record, signals, status
+from kubestack.orchestration import HeatError, lifecycle, nested, record, scaling, signals, status
 from kubestack.runtime.workqueue import Requeue
 
 from . import inputs, state_secret
@@ -109,12 +109,14 @@ def _drive(cluster: Cluster, body: dict, state: dict) -> None:
             state_secret.write(cluster, body, state)
             recorded = now
 
+    children = cluster.children(ns, name)
     if target is not None:
         stack = record.load(body["metadata"], target, state)
+        # a signal adjusts the members that did not fail, as Heat's does
+        stack.group_failed = scaling.failed_members(stack, children)
         if signals.scale(stack, body["metadata"].get("annotations"), state):
             stack = record.load(body["metadata"], target, state)
         params = status.parameters(stack)
-    children = cluster.children(ns, name)
     if target is None:
         p = None
         wanted: set = set()

@@ -5,9 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kubestack.orchestration import realize as rz
 from kubestack.orchestration.errors import (HeatError, InvalidFunctionArgs, InvalidTemplateAttribute,
                                             InvalidTemplateReference, StackValidationFailed,
                                             UserParameterMissing)
+
+from kubestack.orchestration.nested import ResourceFacade
 
 from .helpers import output_of, server
 
@@ -59,12 +62,80 @@ def test_get_attr_with_path_and_unknown_attribute():
     assert "The Referenced Attribute (vm frist_address) is incorrect." in str(e.value)
 
 
+SERVER_OBJECT = {"spec": {"flavor": "m1.small"}, "status": {
+    "addresses": {"private": [{"addr": "10.0.0.5", "version": 4, "type": "fixed", "macAddr": "fa:16:3e:00:00:01"}]},
+    "virtualMachine": "vm-1"}}
+
+
 def test_get_attr_all_attributes_from_2015_10_15():
+    # Heat's FnGetAtts: every attribute of the resource's type, but "show"
     res = {"vm": server()}
-    attrs = {"vm": {"name": "a"}}
-    assert output_of({"get_attr": ["vm"]}, resources=res, attrs=attrs) == {"name": "a"}
+    attrs = {"vm": rz.attributes("OS::Nova::Server", SERVER_OBJECT, "st-vm")}
+    assert output_of({"get_attr": ["vm"]}, resources=res, attrs=attrs) == {
+        "first_address": "10.0.0.5", "networks": {"private": ["10.0.0.5"]}, "name": "st-vm",
+        "accessIPv4": "10.0.0.5", "accessIPv6": "",
+        "addresses": {"private": [{"addr": "10.0.0.5", "version": 4, "OS-EXT-IPS:type": "fixed",
+                                   "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01"}]},
+        "instance_name": "vm-1", "console_urls": {}, "tags": []}
     with pytest.raises(InvalidFunctionArgs):
         output_of({"get_attr": ["vm"]}, version="2015-04-30", resources=res, attrs=attrs)
+
+
+@pytest.mark.parametrize("resource, attrs, expected", [
+    ({"type": "OS::Heat::RandomString"}, {"value": "s3cret"}, {"value": "s3cret"}),
+    ({"type": "OS::Heat::CloudConfig", "properties": {"cloud_config": {"a": 1}}}, None,
+     {"config": "#cloud-config\na: 1\n"}),
+    ({"type": "OS::Heat::ScalingPolicy", "properties": {"adjustment_type": "change_in_capacity",
+                                                         "auto_scaling_group_id": "g", "scaling_adjustment": 1}},
+     {"alarm_url": "u", "signal_url": "u"}, {"alarm_url": "u", "signal_url": "u"}),
+    # a type whose only attribute is "show": an empty map, once it is there
+    ({"type": "OS::Neutron::SecurityGroup"}, {"show": {"name": "x"}}, {}),
+])
+def test_get_attr_all_attributes_of_every_kind_of_resource(resource, attrs, expected):
+    assert output_of({"get_attr": ["r"]}, resources={"r": resource},
+                     attrs={"r": attrs} if attrs is not None else {}) == expected
+
+
+def test_get_attr_all_attributes_waits_for_all_of_them():
+    res = {"vm": server(), "sg": {"type": "OS::Neutron::SecurityGroup"},
+           "cfg": {"type": "OS::Heat::SoftwareConfig", "properties": {"config": {"get_attr": ["vm", "name"]}}}}
+    expr = [{"get_attr": ["vm"]}, {"get_attr": ["sg"]}, {"get_attr": ["cfg"]}]
+    assert output_of(expr, resources=res) == expr
+    # one attribute not known yet (the controller gives them all at once): still waiting
+    assert output_of({"get_attr": ["vm"]}, resources=res, attrs={"vm": {"name": "a"}}) == {"get_attr": ["vm"]}
+    with pytest.raises(InvalidTemplateReference):
+        output_of({"get_attr": ["ghost"]}, resources=res)
+
+
+FACADE = ResourceFacade(metadata={"role": "web"}, deletion_policy="Retain", update_policy={"batch": 2})
+
+
+@pytest.mark.parametrize("fn, arg, version, expected", [
+    ("resource_facade", "metadata", "2021-04-16", {"role": "web"}),
+    ("resource_facade", "deletion_policy", "2015-04-30", "Retain"),
+    ("resource_facade", "update_policy", "2013-05-23", {"batch": 2}),
+    ("Fn::ResourceFacade", "Metadata", "2013-05-23", {"role": "web"}),
+    ("Fn::ResourceFacade", "DeletionPolicy", "2013-05-23", "Retain"),
+])
+def test_resource_facade_reads_the_parent_resource(fn, arg, version, expected):
+    assert output_of({fn: arg}, version=version, facade=FACADE) == expected
+
+
+@pytest.mark.parametrize("fn, arg, allowed", [
+    ("resource_facade", "policy", "metadata, deletion_policy, update_policy"),
+    ("resource_facade", {"get_param": "p"}, "metadata, deletion_policy, update_policy"),
+    ("Fn::ResourceFacade", "metadata", "Metadata, DeletionPolicy, UpdatePolicy"),
+])
+def test_resource_facade_takes_one_of_its_three_names(fn, arg, allowed):
+    with pytest.raises(InvalidFunctionArgs) as e:
+        output_of({fn: arg}, version="2013-05-23", parameters={"p": {**P, "default": "metadata"}}, facade=FACADE)
+    assert str(e.value) == f'outputs.o.value.{fn}: Arguments to "{fn}" should be one of: {allowed}'
+
+
+def test_resource_facade_needs_a_parent_resource():
+    with pytest.raises(StackValidationFailed, match='^outputs.o.value.resource_facade: "resource_facade" is only '
+                                                    "valid in a template used as a nested stack"):
+        output_of({"resource_facade": "metadata"})
 
 
 def test_get_file():

@@ -3,11 +3,14 @@ resource_registry) and OS::Heat::Stack; their properties as the nested stack's p
 its outputs as their attributes, the child Stack they become, its readiness and updates, and
 the nesting depth limit."""
 
+import json
+
 import pytest
 
 from kubestack.api.registry import BY_KIND
 from kubestack.orchestration import diff, load_stack, nested, record, status
 from kubestack.orchestration import realize as rz
+from kubestack.orchestration.stack import Stack
 from kubestack.orchestration.errors import (InvalidTemplateAttribute, PropertyNotAssigned, ResourceTypeNotFound,
                                             StackValidationFailed, UnknownProperty)
 from kubestack.orchestration.template import Template, parse_document
@@ -329,6 +332,22 @@ def test_a_member_attribute_the_nested_template_has_no_output_for_is_an_error(gr
         _stack({"g": group}, outputs={"o": {"value": {"get_attr": expr}}})
 
 
+def test_get_attr_all_attributes_of_a_nested_stack_are_its_outputs():
+    stack = _stack({"web": {"type": "lib/tier.yaml", "properties": {"flavor": "f"}},
+                    "st": {"type": "OS::Heat::Stack", "properties": {"template": {"get_file": "lib/tier.yaml"},
+                                                                     "parameters": {"flavor": "f"}}}},
+                   outputs={"web": {"value": {"get_attr": ["web"]}}, "st": {"value": {"get_attr": ["st"]}}})
+    obj = {"status": {"outputs": [{"key": "ip", "value": "10.0.0.5"}]}}
+    attrs = {"web": nested.attributes("lib/tier.yaml", obj, "shop-web"),
+             "st": nested.attributes(nested.HEAT_STACK, obj, "shop-st")}
+    assert stack.outputs(attrs) == {"web": {"ip": "10.0.0.5"},
+                                    "st": {"outputs": {"ip": "10.0.0.5"}, "stack_name": "shop-st"}}
+    # an output the nested stack masks and whose value is not known yet: still waiting
+    masked = {"status": {"outputs": [{"key": "ip", "value": rz.MASK, "error": rz.SECRET_OUTPUT}]}}
+    assert stack.outputs({"web": nested.attributes("lib/tier.yaml", masked, "shop-web")},
+                         keep_unresolved=True)["web"] == {"get_attr": ["web"]}
+
+
 def test_a_resource_group_of_os_heat_stacks_lists_its_members_outputs():
     group = {"type": "OS::Heat::ResourceGroup", "properties": {"count": 2, "resource_def": {
         "type": "OS::Heat::Stack", "properties": {"template": {"get_file": "lib/tier.yaml"},
@@ -465,3 +484,114 @@ def test_parameters_given_a_secret_are_masked_by_the_nested_stack():
     # nothing secret in the stack: nothing to look at
     quiet = _stack({"app": {"type": "lib/secret.yaml", "properties": {"suffix": "x"}}}, files=SECRET_FILES)
     assert status.secret_parameters(quiet, "app", {}, set()) == set()
+
+
+FACADE_TIER = """
+heat_template_version: 2016-10-14
+parameters:
+  flavor: {type: string}
+resources:
+  server:
+    type: OS::Nova::Server
+    deletion_policy: {resource_facade: deletion_policy}
+    properties:
+      flavor: {get_param: flavor}
+      image: cirros
+      metadata: {resource_facade: metadata}
+outputs:
+  update_policy: {value: {resource_facade: update_policy}}
+"""
+FACADE_FILES = {**FILES, "lib/facade.yaml": FACADE_TIER}
+
+
+def _child_loaded(child: rz.Child, params: rz.Child) -> tuple[dict, Stack]:
+    """The child Stack's inputs once planned, and the engine's stack it loads (what its
+    controller makes of the spec and the parameters Secret the parent wrote)."""
+    meta = {**child.body["metadata"], "namespace": "demo", "uid": "u2"}
+    want = {"template": child.spec["template"], "parameters": dict(params.body["stringData"]),
+            "files": child.spec["files"], "environment": child.spec.get("environment") or {}, "overrides": {}}
+    state = record.start(None, 1)
+    record.plan(meta, state, want, exists=None)
+    return state["target"], record.load(meta, state["target"], state)
+
+
+def test_resource_facade_reads_the_parent_resources_metadata_and_policies():
+    stack = _stack({"web": {"type": "lib/facade.yaml", "deletion_policy": "Retain",
+                            "metadata": {"role": {"str_replace": {"template": "tier-$n", "params": {"$n": 1}}}},
+                            "update_policy": {"batch": 2}, "properties": {"flavor": "m1"}}},
+                   files=FACADE_FILES)
+    child, params = nested.child(stack, "lib/facade.yaml", "web", "shop-web", stack.resolve("web"), CTX, "Retain", 60)
+    # the facade travels with the parameters, in the Secret (metadata may derive from a secret)
+    facade = {"metadata": {"role": "tier-1"}, "deletion_policy": "Retain", "update_policy": {"batch": 2}}
+    assert json.loads(params.body["stringData"][nested.FACADE_PARAMETER]) == facade
+    assert "resource_facade" in json.dumps(child.spec["template"])  # the template stays as written
+    inputs, loaded = _child_loaded(child, params)
+    assert inputs["parameters"] == {"flavor": "m1"} and inputs["facade"] == facade
+    assert loaded.defs["server"].deletion_policy == "Retain"
+    assert loaded.resolve("server")["metadata"] == {"role": "tier-1"}
+    assert loaded.outputs({}) == {"update_policy": {"batch": 2}}
+    assert status.parameters(loaded) == {"flavor": "m1"}
+    # a changed facade is a new Secret, so the child updates; without metadata it is empty
+    stack = _stack({"web": {"type": "lib/facade.yaml", "properties": {"flavor": "m1"}}}, files=FACADE_FILES)
+    other, other_params = nested.child(stack, "lib/facade.yaml", "web", "shop-web", stack.resolve("web"), CTX,
+                                       "Delete", 60)
+    assert other_params.name != params.name
+    _, loaded = _child_loaded(other, other_params)
+    assert loaded.resolve("server")["metadata"] == {} and loaded.defs["server"].deletion_policy == "Delete"
+    assert loaded.outputs({}) == {"update_policy": {}}
+
+
+def test_a_template_that_does_not_call_resource_facade_gets_none():
+    stack = _stack({"web": {"type": "lib/tier.yaml", "metadata": {"a": 1}, "properties": {"flavor": "m1"}}})
+    _, params = nested.child(stack, "lib/tier.yaml", "web", "shop-web", stack.resolve("web"), CTX, "Delete", 60)
+    assert params.body["stringData"] == {"flavor": "m1"}
+    assert params.name == nested.parameters_secret_name("shop-web", {"flavor": "m1"})
+    # nor does an OS::Heat::Stack, a stack of its own in Heat: its template's call is an error there
+    stack = _stack({"s": {"type": "OS::Heat::Stack", "metadata": {"a": 1},
+                          "properties": {"template": FACADE_TIER, "parameters": {"flavor": "m1"}}}})
+    _, params = nested.child(stack, nested.HEAT_STACK, "s", "shop-s", stack.resolve("s"), CTX, "Delete", 60)
+    assert params.body["stringData"] == {"flavor": "m1"}
+
+
+def test_resource_facade_outside_a_nested_stack_is_a_validation_error():
+    with pytest.raises(StackValidationFailed) as e:
+        load_stack(FACADE_TIER, {"flavor": "m1"})
+    assert str(e.value).startswith('resources.server.deletion_policy.resource_facade: "resource_facade" is only '
+                                   "valid in a template used as a nested stack")
+
+
+def test_the_members_of_a_group_read_the_groups_member_definition():
+    group = {"type": "OS::Heat::ResourceGroup", "deletion_policy": "Retain", "update_policy": {"x": 1},
+             "properties": {"count": 2, "resource_def": {"type": "lib/facade.yaml", "metadata": {"tier": "web"},
+                                                         "properties": {"flavor": "m%index%"}}}}
+    stack = _stack({"g": group}, files=FACADE_FILES)
+    (planned,) = stack.plan().resources
+    member = planned.members[1]
+    child, params = nested.child(stack, member.type, "g", member.physical_name, member.properties, CTX, "Retain", 60)
+    _, loaded = _child_loaded(child, params)
+    assert loaded.params["flavor"] == "m1"
+    assert loaded.resolve("server")["metadata"] == {"tier": "web"}
+    # a member has the group's deletion policy in kubestack, and Heat's member definitions no update_policy
+    assert loaded.defs["server"].deletion_policy == "Retain" and loaded.outputs({}) == {"update_policy": {}}
+
+
+def test_metadata_from_another_resources_attribute_is_resolved_with_the_attributes_known():
+    stack = _stack({"db": {"type": "OS::Nova::Server", "properties": {"image": "cirros", "flavor": "m1"}},
+                    "web": {"type": "lib/facade.yaml", "metadata": {"db": {"get_attr": ["db", "first_address"]}},
+                            "properties": {"flavor": "m1"}}}, files=FACADE_FILES)
+    assert stack.dependencies("web") == ["db"]
+    with pytest.raises(rz.RealizeError, match=r"the metadata or update_policy of web.*not known yet.*first_address"):
+        nested.child(stack, "lib/facade.yaml", "web", "shop-web", stack.resolve("web"), CTX, "Delete", 60)
+    attrs = {"db": {"first_address": "10.0.0.7"}}
+    child, params = nested.child(stack, "lib/facade.yaml", "web", "shop-web", stack.resolve("web", attrs), CTX,
+                                 "Delete", 60, attrs=attrs)
+    assert json.loads(params.body["stringData"][nested.FACADE_PARAMETER])["metadata"] == {"db": "10.0.0.7"}
+
+
+def test_a_parameter_named_like_the_facade_that_is_not_one_is_refused():
+    inputs = {"parameters": {nested.FACADE_PARAMETER: '{"deletion_policy": "Keep"}', "a": "1"}}
+    with pytest.raises(StackValidationFailed, match=nested.FACADE_PARAMETER):
+        nested.take_facade(inputs)
+    inputs = {"parameters": {"a": "1"}}
+    nested.take_facade(inputs)
+    assert inputs == {"parameters": {"a": "1"}}

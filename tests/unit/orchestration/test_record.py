@@ -44,14 +44,17 @@ def test_load_applies_the_record_and_names_flavors_per_namespace():
 
 def test_start_creates_a_stack_that_has_nothing_and_updates_one_that_has():
     assert start(None, 1) == {"action": "CREATE", "generation": 1, "good": None, "target": None, "signals": {},
-                              "capacity": {}, "members": {}, "blacklist": {}, "contributions": {}}
+                              "capacity": {}, "members": {}, "blacklist": {}, "cooldown_end": {},
+                              "contributions": {}}
     refused = {"action": "CREATE", "result": "FAILED", "target": None}
     assert start(refused, 2)["action"] == "CREATE"
     done = {"action": "CREATE", "result": "COMPLETE", "target": "t1", "good": "t1", "signals": {"up": ["a"]},
-            "capacity": {"asg": 3}, "waiting": {"w": "x"}}
+            "capacity": {"asg": 3}, "cooldown_end": {"asg": "2030-01-01T00:00:00Z"}, "waiting": {"w": "x"}}
     new = start(done, 2)
     assert (new["action"], new["target"], new["good"]) == ("UPDATE", "t1", "t1")
     assert new["signals"] == {"up": ["a"]} and new["capacity"] == {"asg": 3} and "waiting" not in new
+    # a group cools down across an update, as Heat keeps its cooldown in the group's metadata
+    assert new["cooldown_end"] == {"asg": "2030-01-01T00:00:00Z"}
     # a failed update: what the stack has is still its target; the good one stays
     failed = {"action": "UPDATE", "result": "FAILED", "target": "t2", "good": "t1"}
     assert (start(failed, 3)["target"], start(failed, 3)["good"]) == ("t2", "t1")

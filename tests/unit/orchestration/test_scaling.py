@@ -1,15 +1,18 @@
 """AutoScalingGroup sizing as Heat does it: policy adjustments, updates of the group's
 definition, which members stay when it shrinks, and the names and maps the engine gives them."""
 
+import datetime
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubestack.orchestration import load_stack
-from kubestack.orchestration.errors import InvalidTemplateAttribute
+from kubestack.orchestration.errors import InvalidTemplateAttribute, StackValidationFailed
 from kubestack.orchestration.scaling import (Members, adjusted_capacity, capacities_after_update,
-                                             capacity_after_update, cooldown_over, failed_members, group_indices,
-                                             initial_capacity, removal_blacklist, removal_blacklists)
+                                             capacity_after_update, cooldown_end, cooling_down, failed_members,
+                                             group_indices, healthy, initial_capacity, removal_blacklist,
+                                             removal_blacklists)
 
 from .helpers import tmpl
 
@@ -42,11 +45,48 @@ def test_adjusted_capacity_stays_within_bounds(current, adjustment, kind, step, 
     assert lo <= adjusted_capacity(current, adjustment, kind, step, lo, lo + extra) <= lo + extra
 
 
-def test_cooldown():
-    assert cooldown_over(None, 600)            # never scaled
-    assert cooldown_over(5, None) and cooldown_over(5, 0)
-    assert not cooldown_over(599, 600)
-    assert cooldown_over(600, 600)
+NOON = datetime.datetime(2030, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def test_a_resize_starts_a_cooldown_that_ends_no_earlier_than_the_last_one():
+    assert cooldown_end(None, 600, NOON) == "2030-01-01T12:10:00Z"
+    assert cooldown_end(None, None, NOON) == cooldown_end(None, -5, NOON) == "2030-01-01T12:00:00Z"
+    # a policy with a shorter cooldown does not cut short the one a resize started before
+    assert cooldown_end("2030-01-01T13:00:00Z", 60, NOON) == "2030-01-01T13:00:00Z"
+    assert cooldown_end("2030-01-01T11:00:00Z", 60, NOON) == "2030-01-01T12:01:00Z"
+
+
+def test_a_group_cools_down_until_its_cooldown_ends():
+    assert not cooling_down(None, NOON)  # never scaled
+    assert cooling_down("2030-01-01T12:00:01Z", NOON)
+    assert not cooling_down("2030-01-01T12:00:00Z", NOON)
+    assert not cooling_down(cooldown_end(None, 0, NOON), NOON)
+
+
+def test_the_size_a_signal_adjusts_leaves_failed_members_out():
+    assert healthy(Members((0, 1, 2), 3), ()) == 3
+    assert healthy(Members((0, 1, 2), 3), {1, 7}) == 2
+    assert healthy(Members(), {0}) == 0
+
+
+@pytest.mark.parametrize("kind, step, ok", [
+    ("percent_change_in_capacity", 2, True), ("percent_change_in_capacity", None, True),
+    ("change_in_capacity", None, True), ("exact_capacity", None, True),
+    ("change_in_capacity", 2, False), ("exact_capacity", 0, False),
+])
+def test_min_adjustment_step_goes_only_with_a_percent_change(kind, step, ok):
+    props = {"auto_scaling_group_id": {"get_resource": "asg"}, "adjustment_type": kind, "scaling_adjustment": 10}
+    if step is not None:
+        props["min_adjustment_step"] = step
+    t = _asg()
+    t["resources"]["up"] = {"type": "OS::Heat::ScalingPolicy", "properties": props}
+    if ok:
+        load_stack(t)
+        return
+    with pytest.raises(StackValidationFailed) as e:
+        load_stack(t)
+    assert str(e.value) == ("resources.up.properties: min_adjustment_step property should only be specified "
+                            "for adjustment_type with value percent_change_in_capacity.")
 
 
 def test_initial_capacity():
@@ -292,3 +332,26 @@ def test_a_shrinking_resource_group_keeps_its_first_names_whatever_failed():
     assert [m.physical_name for m in stack.members("rg")] == ["st-rg-0", "st-rg-1"]
     stack.group_blacklist["rg"] = frozenset({"0"})
     assert [m.physical_name for m in stack.members("rg")] == ["st-rg-1", "st-rg-2"]
+
+
+def test_get_attr_all_attributes_of_groups_is_what_heat_gives_without_a_key():
+    # Heat's FnGetAtts of a group: its attributes less "show" and those that need a key
+    # (a ResourceGroup's "attributes", an AutoScalingGroup's "outputs"/"outputs_list")
+    t = _asg(desired_capacity=3)
+    t["outputs"] = {"all": {"value": {"get_attr": ["asg"]}}}
+    stack = load_stack(t, stack_name="web")
+    stack.group_members["asg"] = Members((0, 1, 2), 3)
+    stack.group_failed["asg"] = frozenset({1})
+    assert stack.outputs({}, keep_unresolved=True) == {"all": {"get_attr": ["asg"]}}
+    attrs = {"asg": {"members": [{"first_address": f"10.0.0.{i}"} for i in range(3)]}}
+    assert stack.outputs(attrs) == {"all": {  # failed members left out, as in its other attributes
+        "current_size": 2, "refs": ["web-asg-0", "web-asg-2"],
+        "refs_map": {"web-asg-0": "web-asg-0", "web-asg-2": "web-asg-2"}}}
+    rg = tmpl(resources={"rg": {"type": "OS::Heat::ResourceGroup", "properties": {
+        "count": 2, "resource_def": {"type": "OS::Nova::Server", "properties": {"image": "c", "flavor": "f"}}}}},
+        outputs={"all": {"value": {"get_attr": ["rg"]}}})
+    stack = load_stack(rg, stack_name="st")
+    stack.group_blacklist["rg"] = frozenset({"0"})
+    attrs = {"rg": {"members": [{"first_address": "10.0.0.1"}, {"first_address": "10.0.0.2"}]}}
+    assert stack.outputs(attrs) == {"all": {
+        "refs": ["st-rg-1", "st-rg-2"], "refs_map": {"1": "st-rg-1", "2": "st-rg-2"}, "removed_rsrc_list": ["0"]}}

@@ -138,7 +138,6 @@ def test_if_with_two_arguments_only_in_wallaby():
 
 
 @pytest.mark.parametrize("fn,args,version", [
-    ("resource_facade", "metadata", "2015-04-30"),
     ("Fn::GetAZs", "", "2013-05-23"),
 ])
 def test_functions_kubestack_refuses_say_why(fn, args, version):
