@@ -195,6 +195,26 @@ op_st = st.one_of(
 )
 
 
+def _record(cache: HostCache, op: tuple, nodes: dict[str, dict]) -> None:
+    """Apply one recording op (no decisions: a batch records only)."""
+    kind = op[0]
+    if kind == "node":
+        node = to_node(op[1], op[2])
+        nodes[node["metadata"]["name"]] = node
+        cache.upsert_node(node)
+    elif kind == "drop":
+        nodes.pop(f"h{op[1]}", None)
+        cache.remove_node(f"h{op[1]}")
+    elif kind == "add":
+        cache.add_instance(f"h{op[2]}", f"i{op[1]}", {"vcpus": op[3], "ram_mb": 256 * op[3]},
+                           building=op[4], group=op[5])
+    elif kind == "done":
+        if cache.instance(f"i{op[1]}"):
+            cache.set_building(f"i{op[1]}", False)
+    elif kind == "remove":
+        cache.remove_instance(f"i{op[1]}")
+
+
 @PROFILE
 @given(st.lists(op_st, max_size=30), st.randoms(use_true_random=False))
 def test_rebuild_from_cluster_state_equals_incremental(ops, rnd):
@@ -205,28 +225,15 @@ def test_rebuild_from_cluster_state_equals_incremental(ops, rnd):
                         "ssd": False, "project": "p2", "dedicated": False, "group": None,
                         "group_name": "g1", "count": 1}, ())
     for n, op in enumerate(ops):
-        kind = op[0]
-        if kind == "node":
-            node = to_node(op[1], op[2])
-            nodes[node["metadata"]["name"]] = node
-            live.upsert_node(node)
-            sched.filter_hosts(probe)  # build some indexes before later changes
-        elif kind == "drop":
-            nodes.pop(f"h{op[1]}", None)
-            live.remove_node(f"h{op[1]}")
-        elif kind == "add":
-            live.add_instance(f"h{op[2]}", f"i{op[1]}", {"vcpus": op[3], "ram_mb": 256 * op[3]},
-                              building=op[4], group=op[5])
-        elif kind == "done":
-            if live.instance(f"i{op[1]}"):
-                live.set_building(f"i{op[1]}", False)
-        elif kind == "remove":
-            live.remove_instance(f"i{op[1]}")
-        else:
-            try:
-                sched.select_and_claim(to_request(op[1], tuple(f"s{n}-{k}" for k in range(op[1]["count"]))))
-            except NoValidHost:
-                pass
+        if op[0] != "schedule":
+            _record(live, op, nodes)
+            if op[0] == "node":
+                sched.filter_hosts(probe)  # build some indexes before later changes
+            continue
+        try:
+            sched.select_and_claim(to_request(op[1], tuple(f"s{n}-{k}" for k in range(op[1]["count"]))))
+        except NoValidHost:
+            pass
     live.check_consistency()
     rebuilt = HostCache(ALL_FILTERS)
     events = [("node", node) for node in nodes.values()] + [("inst", r) for r in live.instances()]
@@ -262,26 +269,6 @@ def test_indexed_filters_agree_with_host_by_host(nodes, r, used):
         by_host = {h.name for h in cache.hosts() if flt.host_passes(h, ctx)}
         mask = flt.mask(ctx, cache.all_mask) & cache.all_mask if flt.applies(ctx) else cache.all_mask
         assert {cache.host(s).name for s in bits(mask)} == by_host, name
-
-
-def _record(cache: HostCache, op: tuple, nodes: dict[str, dict]) -> None:
-    """Apply one recording op (no decisions: a batch records only)."""
-    kind = op[0]
-    if kind == "node":
-        node = to_node(op[1], op[2])
-        nodes[node["metadata"]["name"]] = node
-        cache.upsert_node(node)
-    elif kind == "drop":
-        nodes.pop(f"h{op[1]}", None)
-        cache.remove_node(f"h{op[1]}")
-    elif kind == "add":
-        cache.add_instance(f"h{op[2]}", f"i{op[1]}", {"vcpus": op[3], "ram_mb": 256 * op[3]},
-                           building=op[4], group=op[5])
-    elif kind == "done":
-        if cache.instance(f"i{op[1]}"):
-            cache.set_building(f"i{op[1]}", False)
-    elif kind == "remove":
-        cache.remove_instance(f"i{op[1]}")
 
 
 @PROFILE

@@ -30,22 +30,12 @@ from kubernetes.client.rest import ApiException
 from kubestack.controllers import image as image_ctl
 from kubestack.controllers import volume as volume_ctl
 from kubestack.k8s import events, objects
+from support.patches import apply_merge_patch
 
 pytestmark = pytest.mark.unit
 
 NS = "p"
 KS = "kubestack.io/v1alpha1"
-
-
-def _merge(target: dict, patch: dict) -> None:
-    """JSON merge patch (RFC 7386), as the API server applies a status patch."""
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
 
 
 class FakeAPI:
@@ -83,7 +73,7 @@ class FakeAPI:
         with self.lock:
             obj = self.objs[(gvr.plural, namespace, name)]
             obj.setdefault("status", {})
-            _merge(obj["status"], status)
+            apply_merge_patch(obj["status"], status)
             return copy.deepcopy(obj)
 
     def create(self, gvr, namespace, body):
