@@ -12,8 +12,9 @@ FloatingIP reads counts), SecurityGroup events (the Service's ports) and Network
 external network, missing at first in a GitOps apply too) queue a re-sync of the
 FloatingIPs they affect, found in an index kept from the shared FloatingIP informer
 (`network.association.FloatingIPIndex`). The informer also queues a FloatingIP the index
-has just learnt of, or that names something else now, so an event that came before the
-index knew it is never lost.
+has just learnt of, that names something else now, or that has just come to show ERROR (an
+address given back while its sync was writing ERROR for a full pool queued nothing: the index
+did not show it in ERROR yet), so an event that came before the index knew it is never lost.
 
 The FloatingIP's own create and spec changes stay with kopf, which runs them only once its
 finalizer is on (the claim on another project's network is released by the delete handler):
@@ -170,7 +171,7 @@ def floatingip_release(body, **_):
 def floating_ip_event(type_: str, body: dict, previous: dict | None) -> None:
     """Shared FloatingIP informer: keep the index; queue a FloatingIP it has just learnt of
     (this also re-syncs every FloatingIP once when the operator starts, as kopf's resume
-    would) or that names something else now."""
+    would), that names something else now, or that has just come to show ERROR."""
     if index.floating_ip_event(type_, body, previous):
         resyncer.add([(body["metadata"]["namespace"], body["metadata"]["name"])])
 

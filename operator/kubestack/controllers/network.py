@@ -3,7 +3,13 @@ allocated/available counts, the NADs), NADs of shared networks in other namespac
 step and removed with the network. NADs for other namespaces are made on demand when a
 Server there uses a shared network (kubestack.network.ports.ensure_nad). A Network in ERROR
 (invalid allocation pools: only its own spec can change that) carries kstatus' Stalled
-(`network.faults`)."""
+(`network.faults`).
+
+One Network's NADs and status are written by one thread at a time, from the Network read under
+its lock (`resyncer`, used only for that: nothing is queued): kopf runs the usage timer in
+parallel with the change handlers, and a tick holding the body from before a spec change used
+to patch the NAD config and status.subnets back to the old spec after the update handler had
+written the new ones (the NAD patch carries no resourceVersion), until the next tick."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from kubernetes.client.rest import ApiException
 
 from kubestack.api.network import Network
 from kubestack.k8s import client as k8s
+from kubestack.k8s import objects
 from kubestack.k8s.events import NORMAL, WARNING, post
 from kubestack.k8s.objects import status_diff
 from kubestack.network import cni, ipam, naming
@@ -22,11 +29,13 @@ from kubestack.network.kube import Kube, owner_ref
 from kubestack.network.ports import port_addresses
 from kubestack.network.resolve import NetworkRefError, plans_of, ResolvedNetwork
 from kubestack.runtime.metrics import instrumented
+from kubestack.runtime.resync import Resyncer
 
 NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+NETWORKS = objects.kubestack("networks", "Network")
 
 
-def _sync(body, namespace, name, logger) -> None:
+def _sync(body, namespace, name) -> None:
     kube = Kube(k8s.api())
     body = dict(body)
     model = Network.from_k8s(body)
@@ -78,23 +87,28 @@ def _status(kube, body, desired, conditions) -> None:
         kube.patch_status("networks", body["metadata"]["namespace"], body["metadata"]["name"], patch)
 
 
+# the handlers and the timer sync the Network as it is now, read under its lock (not the body
+# kopf handed them, which a tick may hold from before a spec change): see the module docstring
+resyncer = Resyncer(NETWORKS, _sync)
+
+
 @kopf.on.resume("kubestack.io", "v1alpha1", "networks")
 @kopf.on.create("kubestack.io", "v1alpha1", "networks")
 @kopf.on.update("kubestack.io", "v1alpha1", "networks", field="spec")
 @instrumented("Network")
-def network_sync(body, namespace, name, logger, **_):
+def network_sync(namespace, name, **_):
     try:
-        _sync(body, namespace, name, logger)
+        resyncer.sync_current(namespace, name)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=5)
 
 
 @kopf.timer("kubestack.io", "v1alpha1", "networks", interval=30, idle=10)
 @instrumented("Network")
-def network_usage(body, namespace, name, logger, **_):
+def network_usage(namespace, name, **_):
     """Refresh allocated/available counts (ports come and go without touching the Network)."""
     try:
-        _sync(body, namespace, name, logger)
+        resyncer.sync_current(namespace, name)
     except ApiException as exc:
         raise kopf.TemporaryError(f"API error: {exc.reason}", delay=10)
 

@@ -353,14 +353,17 @@ def project_usage(body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
     name = meta["name"]
     if meta.get("deletionTimestamp"):
         return
+    status = dict(body.get("status") or {})
+    # before taking the dirty mark: a change marked while the create handler finishes (after
+    # its count, before this body shows ACTIVE) must still be counted on the next tick, not
+    # after RESYNC_SECONDS
+    if status.get("phase") not in (ProjectPhase.ACTIVE.value, ProjectPhase.DISABLED.value):
+        return  # not realised yet (or in error): the change handlers own it
     with _dirty_lock:
         dirty = name in _dirty
         _dirty.discard(name)
     if not dirty and time.monotonic() - _last_count.get(name, 0.0) < RESYNC_SECONDS:
         return
-    status = dict(body.get("status") or {})
-    if status.get("phase") not in (ProjectPhase.ACTIVE.value, ProjectPhase.DISABLED.value):
-        return  # not realised yet (or in error): the change handlers own it
     try:
         use, _ = _count(name)
     except ApiException as exc:

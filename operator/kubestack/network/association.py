@@ -249,8 +249,10 @@ class FloatingIPIndex:
     # ---- FloatingIPs
     def floating_ip_event(self, type_: str | None, body: Mapping[str, Any],
                           previous: Mapping[str, Any] | None = None) -> bool:
-        """Record a FloatingIP event; True when it is new to the index or names something
-        else now (a sync then catches up on what happened to its target before)."""
+        """Record a FloatingIP event; True when it is new to the index, names something else
+        now (a sync then catches up on what happened to its target before), or has just come to
+        show ERROR (an address given back while its sync wrote that found no FloatingIP in ERROR
+        here: :meth:`claim_event`; a re-sync that fails again writes nothing, so no loop)."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         new = None if type_ == "DELETED" else target(body)
@@ -267,10 +269,12 @@ class FloatingIPIndex:
             if net is not None and net[1]:
                 self._network_of[key] = net
                 self._by_network.setdefault(net, set()).add(key)
+            was_in_error = key in self._in_error
             if type_ != "DELETED" and (body.get("status") or {}).get("status") == "ERROR":
                 self._in_error.add(key)
             else:
                 self._in_error.discard(key)
+            entered_error = key in self._in_error and not was_in_error
             old = self._targets.pop(key, None)
             if old is not None:
                 members = self._by_target.get((key[0], *old))
@@ -284,7 +288,7 @@ class FloatingIPIndex:
         if type_ == "DELETED":
             return False
         recreated = previous is not None and previous["metadata"].get("uid") != meta.get("uid")
-        return previous is None or recreated or old != new
+        return previous is None or recreated or old != new or entered_error
 
     # ---- IP claims
     def claim_event(self, type_: str | None, body: Mapping[str, Any]) -> set[Key]:

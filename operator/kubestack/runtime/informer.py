@@ -13,7 +13,10 @@ every controller interested in Servers reads the same stream; a handler added la
 told about every object already listed (as ADDED); `wait_synced` returns once the first list
 is in the Store; a watch resumes from the last resourceVersion seen (bookmarks included) and
 relists after 410 Gone or a broken stream, and a relist reports what disappeared meanwhile as
-DELETED.
+DELETED. A handler's `previous` is the copy the handlers were last given for that object (None:
+they were never told of it, and the event is ADDED), not the Store's: writers fold their
+responses into the Store (`ApiCluster.patch_status`), and the watch event carrying that same
+resourceVersion must still show the handlers what changed.
 
 An `optional` informer is for a resource that may not be served: a CRD installed after the
 process started (or removed while it runs). Until API discovery lists the resource, the informer
@@ -69,6 +72,9 @@ class Informer:
         self.subresources: frozenset[str] = frozenset()
         self.store = store if store is not None else Store(kind)
         self._handlers: list[Handler] = []
+        # per object, the copy last passed to the handlers: what a handler's `previous` is. The
+        # Store cannot say it: a write folded into it is the very copy its watch event carries
+        self._dispatched: dict[tuple[str, str], dict] = {}
         self._dispatching = threading.Lock()  # handlers see events one at a time, in order
         self._synced = threading.Event()
         self._stop = threading.Event()
@@ -79,7 +85,9 @@ class Informer:
         with self._dispatching:
             self._handlers.append(handler)
             if self._synced.is_set():
-                for obj in self.store.list():
+                # what the other handlers were told: an object only folded into the Store so far
+                # comes to every handler with its watch event
+                for obj in list(self._dispatched.values()):
                     self._call(handler, "ADDED", obj, None)
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -206,10 +214,20 @@ class Informer:
 
     def _dispatch(self, etype: str, obj: dict) -> None:
         with self._dispatching:
-            previous = self.store.apply_event(etype, obj, owned=True)
-            if etype != "DELETED" and previous is not None and _rv(previous) > _rv(obj):
+            stored = self.store.apply_event(etype, obj, owned=True)
+            if etype != "DELETED" and stored is not None and _rv(stored) > _rv(obj):
                 return  # stale: the Store kept the newer copy a write folded in
-            if etype != "DELETED":
+            key = key_of(obj)
+            # not `stored`: after a write folded its response in, that is this event's own copy
+            # (previous == obj), and a handler comparing them (a FloatingIP waiting for its
+            # server's pod address) would never see the change
+            if etype == "DELETED":
+                previous = self._dispatched.pop(key, None)
+                if previous is None:
+                    previous = stored
+            else:
+                previous = self._dispatched.get(key)
+                self._dispatched[key] = obj
                 etype = "ADDED" if previous is None else "MODIFIED"
             for handler in self._handlers:
                 self._call(handler, etype, obj, previous)

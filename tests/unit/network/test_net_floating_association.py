@@ -264,6 +264,28 @@ def test_a_freed_address_resyncs_the_floating_ips_in_error_on_its_network():
     assert idx.claim_event("DELETED", claim()) == set()
 
 
+def test_a_floating_ip_coming_to_show_error_is_synced_again():
+    """Its sync found the pool full, then another FloatingIP's claim was deleted before the
+    ERROR it wrote reached the index: the claim event queued nothing, so the ERROR event itself
+    must queue a re-sync (which writes nothing if the pool is still full: no loop)."""
+    idx = FloatingIPIndex()
+    body = fip("late", uid="f6")
+    assert idx.floating_ip_event("ADDED", body, None)
+    freed = {"metadata": {"name": "c", "namespace": "admin"},
+             "data": {"network": "public", "subnet": "public-v4", "address": "172.24.4.9"}}
+    assert idx.claim_event("DELETED", freed) == set()  # not shown in ERROR yet
+    error = {**body, "status": {"status": "ERROR", "reason": "No more IP addresses", "observedGeneration": 1}}
+    assert idx.floating_ip_event("MODIFIED", error, body)
+    # still ERROR (the re-sync found it full again and wrote nothing, or another write): no more
+    assert not idx.floating_ip_event("MODIFIED", {**error, "status": {**error["status"], "conditions": []}}, error)
+    assert idx.claim_event("DELETED", freed) == {(NS, "late")}
+    # DOWN, then ERROR again: synced again
+    down = {**body, "status": {"status": "DOWN"}}
+    assert not idx.floating_ip_event("MODIFIED", down, error)
+    assert idx.floating_ip_event("MODIFIED", error, down)
+    assert not idx.floating_ip_event("DELETED", error, error)
+
+
 # ------------------------------------------------------------------------------ status and Service
 
 
