@@ -1,6 +1,7 @@
 """Shared fixtures. Integration tests get a real control plane (etcd + kube-apiserver +
 kube-controller-manager, built once into the cache by hack/build-controlplane.sh), started
-once per test session with every CRD installed; unit tests need none of it."""
+once per test session with what `kubestack dev up` installs (every CRD, the chart's project
+roles and zone-reader Role); unit tests need none of it."""
 
 from __future__ import annotations
 
@@ -46,14 +47,17 @@ class TestCluster:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> TestCluster:
+    from kubestack.devcluster import rbac
     from kubestack.devcluster.cluster import DevCluster, find_bin_dir, node_specs
     from kubestack.devcluster.crds import install_crds
+    from support.processes import OPERATOR_NAMESPACE
 
     bin_dir = find_bin_dir(REPO_ROOT)
     dev = DevCluster(tmp_path_factory.mktemp("controlplane"), bin_dir)
     dev.up(node_specs(4, ["az1", "az2"]))
     try:
         install_crds(dev.kubeconfig)
+        rbac.install(dev, OPERATOR_NAMESPACE)  # in the namespace of the session's operator
         yield TestCluster(kubeconfig=dev.kubeconfig, bin_dir=bin_dir, dev=dev)
     finally:
         dev.down()

@@ -5,20 +5,18 @@ user's from the zones the operator publishes), `server list --no-headers`."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 
 import pytest
-import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
-from conftest import REPO_ROOT
 from kubestack.cli import main
 from kubestack.compute import zones
 from kubestack.devcluster.cluster import NodeSpec
+from support.access import forbidden
 from support.compute import create_flavor, create_image, create_server, custom, server, wait_for, wait_status
+from support.processes import OPERATOR_NAMESPACE
 
 
 def get_url(api, url: str) -> dict:
@@ -29,44 +27,12 @@ def get_url(api, url: str) -> dict:
     return json.loads(data)
 
 
-def helm_template(cluster, template: str, namespace: str) -> list[dict]:
-    """One template of the chart, rendered by helm as `helm install -n namespace` would."""
-    version = client.VersionApi(cluster.api).get_code().git_version
-    proc = subprocess.run([str(cluster.bin_dir / "helm"), "template", "kubestack", "charts/kubestack",
-                           "--namespace", namespace, "--kube-version", version, "--show-only", template],
-                          capture_output=True, text=True, cwd=REPO_ROOT)
-    assert proc.returncode == 0, proc.stderr
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
-
-
 @pytest.fixture(scope="module")
 def zone_view(cluster, kubestack):
-    """The chart's Role and RoleBinding that let every authenticated user read the zones the
-    operator publishes, installed in the namespace of the session's operator
-    (support.processes.Operator's --namespace); returns that namespace."""
-    namespace = zones.DEFAULT_NAMESPACE
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
-    docs = helm_template(cluster, "templates/rbac-availability-zones.yaml", namespace)
-    kinds = {"Role": "role", "RoleBinding": "role_binding"}
-    for doc in docs:
-        kind = kinds[doc["kind"]]
-        try:
-            getattr(rbac, f"create_namespaced_{kind}")(namespace, doc)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            getattr(rbac, f"replace_namespaced_{kind}")(doc["metadata"]["name"], namespace, doc)
-    yield namespace
-    for doc in docs:
-        getattr(rbac, f"delete_namespaced_{kinds[doc['kind']]}")(doc["metadata"]["name"], namespace)
-
-
-def forbidden(call) -> bool:
-    try:
-        call()
-    except ApiException as exc:
-        return exc.status == 403
-    return False
+    """The namespace of the session's operator, where it publishes the zones and where the
+    session's cluster has the chart's Role and RoleBinding that let every authenticated user
+    read them (installed as `kubestack dev up` installs them: kubestack.devcluster.rbac)."""
+    return OPERATOR_NAMESPACE
 
 
 @pytest.fixture

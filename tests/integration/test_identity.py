@@ -9,28 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 import signal
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from support.access import forbidden
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+
 G, V = "kubestack.io", "v1alpha1"
 WAIT = 60.0
-
-
-def render_project_roles() -> list[dict]:
-    """The chart's project ClusterRoles, rendered for the constructs that file uses (the
-    local control plane has no Helm)."""
-    text = (REPO_ROOT / "charts/kubestack/templates/rbac-project-roles.yaml").read_text()
-    kinds = re.search(r'\$tenantKinds := list ((?:"[a-z]+" ?)+)', text).group(1)
-    text = re.sub(r"\{\{- \$tenantKinds.*\}\}\n", "", text)
-    text = text.replace("{{ toJson $tenantKinds }}", "[" + ", ".join(re.findall(r'"[a-z]+"', kinds)) + "]")
-    text = re.sub(r'\{\{- include "kubestack.labels" \. \| nindent 4 \}\}', "{}", text)
-    return [d for d in yaml.safe_load_all(text) if d]
 
 
 def wait_for(what: str, check, timeout: float = WAIT):
@@ -46,16 +34,9 @@ def wait_for(what: str, check, timeout: float = WAIT):
 
 @pytest.fixture(scope="module")
 def operator(cluster, kubestack):
-    """The session's operator (one per session: two would both act), with the project
-    ClusterRoles the chart installs."""
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
-    for role in render_project_roles():
-        try:
-            rbac.create_cluster_role(role)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            rbac.replace_cluster_role(role["metadata"]["name"], role)
+    """The session's operator (one per session: two would both act). The project ClusterRoles
+    its RoleBindings point at are the chart's, installed with the session's cluster as
+    `kubestack dev up` installs them (kubestack.devcluster.rbac)."""
     return kubestack
 
 
@@ -96,14 +77,6 @@ def keypair(name: str) -> dict:
 
 def volume(name: str, size: int) -> dict:
     return {"apiVersion": f"{G}/{V}", "kind": "Volume", "metadata": {"name": name}, "spec": {"size": size}}
-
-
-def forbidden(call) -> bool:
-    try:
-        call()
-    except ApiException as exc:
-        return exc.status == 403
-    return False
 
 
 def test_project_is_realised_as_namespace_bindings_quota_and_default_group(cluster, operator):

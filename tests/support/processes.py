@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 KUBESTACK = [sys.executable, "-m", "kubestack"]
+# the tests' operators run here (--namespace), as `kubestack dev up`'s does by default
+OPERATOR_NAMESPACE = "kubestack-system"
 
 
 class Process:
@@ -53,7 +55,7 @@ class Process:
 
 class Operator(Process):
     def __init__(self, kubeconfig: Path, log_path: Path, identity: str = "test-operator",
-                 namespace: str = "kubestack-system", extra: list[str] | None = None):
+                 namespace: str = OPERATOR_NAMESPACE, extra: list[str] | None = None):
         super().__init__(["operator", "--kubeconfig", str(kubeconfig), "--probe-port", "0",
                           "--probe-host", "127.0.0.1", "--identity", identity,
                           "--namespace", namespace, *(extra or [])], log_path)

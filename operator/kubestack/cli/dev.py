@@ -40,18 +40,22 @@ def _cluster(args):
 
 
 def _up(args) -> int:
-    from kubestack.devcluster import services
+    from kubestack.compute.zones import operator_namespace
+    from kubestack.devcluster import rbac, services
     from kubestack.devcluster.cluster import ControlPlaneError, node_specs
     from kubestack.devcluster.crds import install_crds
 
     start = time.monotonic()
     try:
         cluster = _cluster(args)
+        rbac.helm_binary(cluster.bin)  # missing: say so before starting anything
         zones = [z for z in args.zones.split(",") if z]
         cluster.up(node_specs(args.nodes, zones, cpu=args.cpu, memory=args.memory,
                               ephemeral_storage=args.disk))
         if not args.no_crds:
             install_crds(cluster.kubeconfig)
+        # the namespace the operator started below runs in (--namespace's default)
+        rbac.install(cluster, operator_namespace())
         if not args.no_operator:
             services.start(cluster, args.probe_port)
             services.wait_ready(cluster, args.probe_port)
