@@ -334,6 +334,67 @@ def test_every_kind_has_five_invalid_manifests():
     assert all(n >= 5 for n in counts.values()), counts
 
 
+# ------------------------------------------------------------------- overlapping subnets
+
+
+def network(name: str, *cidrs: str) -> dict[str, Any]:
+    return {"apiVersion": V, "kind": "Network", "metadata": {"name": name},
+            "spec": {"subnets": [{"name": f"s{i}", "cidr": c, "ipVersion": 6 if ":" in c else 4}
+                                 for i, c in enumerate(cidrs)]}}
+
+
+def overlap_message(requested: str, name: str, other: str, other_name: str) -> str:
+    return (f"Invalid input for operation: Requested subnet with cidr: {requested} (subnet {name}) "
+            f"overlaps with another subnet of this network ({other_name}: {other}).")
+
+
+def test_the_subnet_overlap_rule_was_accepted_by_the_api_server(cluster):
+    """The rule compiled and passed the API server's CEL cost estimate (maxItems 16): the
+    session's install_crds would have failed otherwise; the stored CRD carries it."""
+    from kubernetes import client
+
+    crd = cluster.api.sanitize_for_serialization(
+        client.ApiextensionsV1Api(cluster.api).read_custom_resource_definition("networks.kubestack.io"))
+    subnets = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["subnets"]
+    assert subnets["maxItems"] == 16
+    assert any("containsCIDR" in v["rule"] for v in subnets["x-kubernetes-validations"])
+
+
+@pytest.mark.parametrize(("cidrs", "requested", "other"), [
+    (("10.0.0.0/24", "10.0.0.128/25"), "10.0.0.128/25", "10.0.0.0/24"),   # inside an earlier one
+    (("10.0.0.128/25", "10.0.0.0/24"), "10.0.0.0/24", "10.0.0.128/25"),   # around an earlier one
+    (("10.0.0.0/24", "10.0.0.0/24"), "10.0.0.0/24", "10.0.0.0/24"),       # identical
+    (("fd00:10::/64", "10.0.0.0/24", "fd00:10::/48"), "fd00:10::/48", "fd00:10::/64"),
+], ids=["inside", "around", "identical", "ipv6"])
+def test_overlapping_subnets_are_rejected(api, cidrs, requested, other):
+    got = rejection(lambda: api.create(network("overlap", *cidrs)))
+    i, j = cidrs.index(other), len(cidrs) - 1
+    assert "spec.subnets" in got and overlap_message(requested, f"s{j}", other, f"s{i}") in got, got
+
+
+@pytest.mark.parametrize("cidrs", [
+    ("10.0.0.0/24", "10.0.1.0/24"),              # adjacent
+    ("10.0.0.0/25", "10.0.0.128/25"),            # the two halves of a /24
+    ("10.0.0.0/24", "fd00:10::/64"),             # IPv4 and IPv6
+    ("0.0.0.0/0", "::/0"),                       # everything of each family
+    tuple(f"10.{i}.0.0/16" for i in range(16)),  # maxItems subnets, none overlapping
+], ids=["adjacent", "halves", "ipv4-ipv6", "defaults", "sixteen"])
+def test_subnets_that_do_not_overlap_are_accepted(api, cidrs):
+    created = api.create(network("apart", *cidrs))
+    assert [s["cidr"] for s in created["spec"]["subnets"]] == list(cidrs)
+
+
+def test_adding_an_overlapping_subnet_is_rejected(api):
+    created = api.create(example("Network"))
+    subnets = example("Network")["spec"]["subnets"]
+    got = rejection(lambda: api.patch(created, {"spec": {"subnets": [
+        *subnets, {"name": "extra", "cidr": "10.0.0.64/26"}]}}))
+    assert overlap_message("10.0.0.64/26", "extra", "10.0.0.0/24", "private-v4") in got, got
+    # sixteen subnets, the last inside the first: evaluated in full, within the runtime cost limit
+    got = rejection(lambda: api.create(network("many", *(f"10.{i}.0.0/16" for i in range(15)), "10.0.7.0/24")))
+    assert overlap_message("10.0.7.0/24", "s15", "10.0.0.0/16", "s0") in got, got
+
+
 # ---------------------------------------------------------------------- forbidden updates
 
 UPDATES: list[tuple[str, str, dict[str, Any], str]] = [

@@ -222,8 +222,16 @@ def test_volume_create_extend_snapshot_restore_clone(running, cluster, custom, n
     types = subprocess.run([sys.executable, "-m", "kubestack", "volume", "type", "list", *kc, "-f", "json"],
                            capture_output=True, text=True, timeout=60)
     assert types.returncode == 0, types.stderr
-    by_name = {t["name"]: t for t in json.loads(types.stdout)}
-    assert by_name["standard"]["is_default"] is True and by_name["fast-ssd"]["is_default"] is False
+    assert {"standard", "fast-ssd"} <= {t["Name"] for t in json.loads(types.stdout)}
+    # the default type (openstack volume type list --default): standard, not fast-ssd
+    default = subprocess.run([sys.executable, "-m", "kubestack", "volume", "type", "list", "--default", *kc,
+                              "-f", "json"], capture_output=True, text=True, timeout=60)
+    assert default.returncode == 0, default.stderr
+    assert [t["Name"] for t in json.loads(default.stdout)] == ["standard"]
+    snaps = subprocess.run([sys.executable, "-m", "kubestack", "volume", "snapshot", "list", "--long", *kc,
+                            "-f", "json"], capture_output=True, text=True, timeout=60)
+    assert snaps.returncode == 0, snaps.stderr
+    assert ("snap1", "available", "data") in [(s["Name"], s["Status"], s["Volume"]) for s in json.loads(snaps.stdout)]
 
 
 def test_volume_from_image_is_bootable_and_bad_sources_error(running, custom, namespace):

@@ -1,7 +1,8 @@
 """Network (Neutron network with its subnets), rendered as NetworkAttachmentDefinitions.
 
 Subnets are keyed by ``name``; a subnet's ``cidr`` and ``ipVersion`` are immutable (remove
-the subnet and add a new one instead). ``gatewayIp`` takes an address, ``auto`` (the
+the subnet and add a new one instead), and no two subnets of a network overlap (Neutron's
+rule, checked at admission). ``gatewayIp`` takes an address, ``auto`` (the
 default: the first host of the CIDR, as Neutron does) or ``none`` (no gateway), like
 ``openstack subnet create --gateway``.
 """
@@ -102,6 +103,29 @@ class Subnet(KubeModel):
         return self.gateway_ip
 
 
+# Neutron refuses a subnet whose CIDR overlaps another subnet of the same network ("Invalid
+# input for operation: Requested subnet with cidr: X for network: Y overlaps with another
+# subnet."). Two CIDRs overlap when one contains the other (an IPv4 and an IPv6 CIDR never
+# do). Each subnet is checked against the ones before it (two-variable comprehensions,
+# Kubernetes 1.32 on; the cidr library 1.30 on), so the message names the later one as the
+# requested subnet, as Neutron does for the subnet being added. On the list, not the
+# Network, so ratcheting exempts a Network stored before the rule while its subnets are
+# unchanged (its status writes go through; the controller reports it:
+# kubestack.network.ipam.check_overlaps, with the same message).
+_OVERLAP = ("isCIDR(a.cidr) && (cidr(a.cidr).containsCIDR(b.cidr) || "
+            "cidr(b.cidr).containsCIDR(a.cidr))")
+SUBNETS_DO_NOT_OVERLAP = {
+    **rule(f"self.all(j, b, !isCIDR(b.cidr) || !self.exists(i, a, i < j && {_OVERLAP}))",
+           "Invalid input for operation: a subnet's cidr overlaps with another subnet of this "
+           "network.", reason="FieldValueInvalid"),
+    "messageExpression": (
+        f"self.transformList(j, b, isCIDR(b.cidr) && self.exists(i, a, i < j && {_OVERLAP}), "
+        "'Invalid input for operation: Requested subnet with cidr: ' + b.cidr + ' (subnet ' + "
+        "b.name + ') overlaps with another subnet of this network (' + "
+        f"self.transformList(i, a, i < j && {_OVERLAP}, a.name + ': ' + a.cidr)[0] + ').')[0]"),
+}
+
+
 class ProviderNetwork(KubeModel):
     """Neutron provider attributes: how the network is realised on the hosts."""
 
@@ -140,7 +164,8 @@ class NetworkSpec(KubeModel):
 
     subnets: list[Subnet] = Field(
         default_factory=list, max_length=16,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+        json_schema_extra=cel(SUBNETS_DO_NOT_OVERLAP, **{"x-kubernetes-list-type": "map",
+                                                         "x-kubernetes-list-map-keys": ["name"]}))
     mtu: int | None = Field(default=None, ge=68, le=9216)
     provider: ProviderNetwork | None = None
     shared: bool = Field(default=False, description="Usable by every project.")

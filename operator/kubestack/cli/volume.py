@@ -8,11 +8,14 @@
     kubestack volume show NAME
     kubestack volume set NAME [--size GIB] [--property k=v] [--description D] [--bootable|--non-bootable]
     kubestack volume delete NAME [NAME ...]      refused while attached
-    kubestack volume type list                   StorageClasses, the default marked
+    kubestack volume type list [--long] [--default]   StorageClasses (--default: only the one
+                                                   a volume without a type gets)
     kubestack volume snapshot create NAME --volume V
-    kubestack volume snapshot list
+    kubestack volume snapshot list [--long]
     kubestack volume snapshot delete NAME [NAME ...]
 
+The three lists take the shared list output (-f table|json|yaml|value|csv, -c COLUMN,
+--no-headers; json keyed by the column headers) with openstackclient's columns.
 `volume set --size` extends (the PVC is expanded; sizes never shrink). Snapshots are CSI
 VolumeSnapshots of the volume's PVC, labelled `kubestack.io/volume=<volume>`; `volume create
 --snapshot S` restores one into a new volume.
@@ -26,7 +29,7 @@ from typing import Any
 
 from kubestack.cli.image import (
     CliError, GROUP, VERSION, api_client, common_args, get_object, key_values, namespace_of,
-    print_fields, print_table, run, wait_for, _refusal,
+    print_fields, run, wait_for, _refusal,
 )
 from kubestack.cli.output import connection_args, list_args, print_list
 
@@ -34,6 +37,7 @@ SNAP_GROUP, SNAP_VERSION = "snapshot.storage.k8s.io", "v1"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 MULTIATTACH_ANNOTATION = "kubestack.io/multiattach"
 VOLUME_LABEL = "kubestack.io/volume"
+DESCRIPTION_ANNOTATION = "kubestack.io/description"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,9 +93,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     vtype = verbs.add_parser("type", help="volume types (StorageClasses)")
     tverbs = vtype.add_subparsers(dest="type_command", metavar="VERB")
     tverbs.required = True
-    tlist = tverbs.add_parser("list", help="list volume types, the default marked")
+    tlist = tverbs.add_parser("list", help="list volume types")
     tlist.add_argument("--long", action="store_true")
-    common_args(tlist)
+    tlist.add_argument("--default", action="store_true",
+                       help="only the default volume type (what a volume without --type gets)")
+    connection_args(tlist)
+    list_args(tlist)
     tlist.set_defaults(func=run(_type_list))
 
     snap = verbs.add_parser("snapshot", help="volume snapshots (CSI VolumeSnapshots)")
@@ -104,7 +111,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     common_args(screate)
     screate.set_defaults(func=run(_snapshot_create))
     slist = sverbs.add_parser("list", help="list volume snapshots")
-    common_args(slist)
+    slist.add_argument("--long", action="store_true")
+    connection_args(slist)
+    list_args(slist)
     slist.set_defaults(func=run(_snapshot_list))
     sdelete = sverbs.add_parser("delete", help="delete volume snapshots")
     sdelete.add_argument("names", nargs="+")
@@ -255,8 +264,40 @@ def storage_class_rows(classes: list[dict]) -> list[dict[str, Any]]:
             "allow_extend": bool(sc.get("allowVolumeExpansion")),
             "multiattach": ann.get(MULTIATTACH_ANNOTATION) == "true",
             "properties": sc.get("parameters") or {},
+            "description": ann.get(DESCRIPTION_ANNOTATION),
         })
     return out
+
+
+def type_list_rows(classes: list[dict], long: bool = False, default: bool = False
+                   ) -> tuple[list[str], list[list[Any]]]:
+    """`openstack volume type list [--long] [--default]`'s columns and rows, by name.
+
+    Every StorageClass is usable by every project: Is Public is True. Properties are the
+    type's extra specs as Cinder names them: the class's parameters, `volume_backend_name`
+    (the provisioner, the backend that serves the type) and `multiattach='<is> True'` for a
+    multiattach type. `default` keeps only the default type, the one the operator gives a
+    volume without a type (the first class marked default, by name); none is Cinder's error."""
+    rows = storage_class_rows(classes)
+    if default:
+        rows = [r for r in rows if r["is_default"]][:1]
+        if not rows:
+            raise CliError("Default volume type can not be found.")
+    headers = ["ID", "Name", "Is Public"]
+    if long:
+        headers += ["Description", "Properties"]
+    out = []
+    for r in rows:
+        row = [r["id"], r["name"], True]
+        if long:
+            props = dict(r["properties"])
+            if r["provisioner"]:
+                props["volume_backend_name"] = r["provisioner"]
+            if r["multiattach"]:
+                props["multiattach"] = "<is> True"
+            row += [r["description"], dict(sorted(props.items()))]
+        out.append(row)
+    return headers, out
 
 
 def _type_list(args: argparse.Namespace) -> int:
@@ -264,18 +305,7 @@ def _type_list(args: argparse.Namespace) -> int:
 
     api = api_client(args)
     classes = [api.sanitize_for_serialization(c) for c in client.StorageV1Api(api).list_storage_class().items]
-    rows = storage_class_rows(classes)
-    headers = ["ID", "Name", "Is Default"]
-    if args.long:
-        headers += ["Provisioner", "Allow Extend", "Multiattach", "Properties"]
-    table = []
-    for r in rows:
-        row = [r["id"], r["name"], r["is_default"]]
-        if args.long:
-            row += [r["provisioner"], r["allow_extend"], r["multiattach"],
-                    ", ".join(f"{k}='{v}'" for k, v in sorted(r["properties"].items()))]
-        table.append(row)
-    print_table(headers, table, args.format, rows)
+    print_list(args, *type_list_rows(classes, args.long, args.default))
     return 0
 
 
@@ -284,7 +314,7 @@ def snapshot_manifest(name: str, namespace: str, volume: str, description: str |
 
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": {VOLUME_LABEL: volume}}
     if description:
-        meta["annotations"] = {"kubestack.io/description": description}
+        meta["annotations"] = {DESCRIPTION_ANNOTATION: description}
     return {"apiVersion": f"{SNAP_GROUP}/{SNAP_VERSION}", "kind": "VolumeSnapshot", "metadata": meta,
             "spec": {"source": {"persistentVolumeClaimName": names.volume_pvc(volume)}}}
 
@@ -296,7 +326,7 @@ def snapshot_fields(snap: dict) -> dict[str, Any]:
     size = quantity_bytes(status.get("restoreSize"))
     state = "error" if status.get("error") else ("available" if status.get("readyToUse") else "creating")
     return {"id": meta.get("uid"), "name": meta["name"],
-            "description": (meta.get("annotations") or {}).get("kubestack.io/description"),
+            "description": (meta.get("annotations") or {}).get(DESCRIPTION_ANNOTATION),
             "status": state, "size": -(-size // 1024**3) if size else None,
             "volume": (meta.get("labels") or {}).get(VOLUME_LABEL),
             "created_at": status.get("creationTime") or meta.get("creationTimestamp")}
@@ -313,14 +343,27 @@ def _snapshot_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def snapshot_list_rows(snaps: list[dict], long: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """`openstack volume snapshot list [--long]`'s columns and rows, by name (Volume: the
+    volume's name; Properties: a snapshot has none but its description)."""
+    headers = ["ID", "Name", "Description", "Status", "Size"]
+    if long:
+        headers += ["Created At", "Volume", "Properties"]
+    rows = []
+    for s in sorted(snaps, key=lambda s: s["metadata"]["name"]):
+        f = snapshot_fields(s)
+        row = [f["id"], f["name"], f["description"], f["status"], f["size"]]
+        if long:
+            row += [f["created_at"], f["volume"], {}]
+        rows.append(row)
+    return headers, rows
+
+
 def _snapshot_list(args: argparse.Namespace) -> int:
     custom = _custom(args)
     ns = namespace_of(args)
     snaps = custom.list_namespaced_custom_object(SNAP_GROUP, SNAP_VERSION, ns, "volumesnapshots")["items"]
-    fields = [snapshot_fields(s) for s in sorted(snaps, key=lambda s: s["metadata"]["name"])]
-    print_table(["ID", "Name", "Description", "Status", "Size"],
-                [[f["id"], f["name"], f["description"], f["status"], f["size"]] for f in fields],
-                args.format, fields)
+    print_list(args, *snapshot_list_rows(snaps, args.long))
     return 0
 
 

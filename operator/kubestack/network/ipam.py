@@ -10,7 +10,8 @@ Rules (Neutron's):
 * explicit ``allocationPools`` replace the default; the gateway and the network/broadcast
   addresses are never handed out even when a pool covers them;
 * a requested address may be anywhere in the CIDR (not only in the pools), but never the
-  gateway, the network address or the IPv4 broadcast address.
+  gateway, the network address or the IPv4 broadcast address;
+* no two subnets of a network overlap.
 
 Everything works on large IPv6 subnets: pools are ranges of integers, nothing is
 enumerated beyond what is allocated.
@@ -118,6 +119,21 @@ def check_pools(p: SubnetPlan) -> str | None:
         if previous_end is not None and start <= previous_end:
             return f"allocation pools of subnet {p.name} overlap"
         previous_end = end
+    return None
+
+
+def check_overlaps(plans: Iterable[SubnetPlan]) -> str | None:
+    """Why a network's subnets are unusable together (a CIDR overlapping an earlier subnet's:
+    Neutron's refusal, with the message the CRD's admission rule gives), or None. Admission
+    refuses it; this is for a Network stored before that rule."""
+    seen: list[SubnetPlan] = []
+    for p in plans:
+        for earlier in seen:
+            if earlier.version == p.version and earlier.cidr.overlaps(p.cidr):
+                return (f"Invalid input for operation: Requested subnet with cidr: {p.cidr} (subnet "
+                        f"{p.name}) overlaps with another subnet of this network "
+                        f"({earlier.name}: {earlier.cidr}).")
+        seen.append(p)
     return None
 
 

@@ -49,6 +49,9 @@ def plans_of(model: Network) -> list[ipam.SubnetPlan]:
         if problem:
             raise NetworkRefError(f"Network {model.metadata.namespace}/{model.metadata.name}: {problem}")
         out.append(p)
+    problem = ipam.check_overlaps(out)
+    if problem:  # admission refuses it; a Network stored before that rule
+        raise NetworkRefError(f"Network {model.metadata.namespace}/{model.metadata.name}: {problem}")
     return out
 
 

@@ -1,6 +1,7 @@
-"""`image list` and `volume list` on the shared list output (kubestack.cli.output): the
-columns openstackclient prints, --long, and the options every list takes (-f
-table|json|yaml|value|csv, -c COLUMN, --no-headers), from Image and Volume dicts."""
+"""`image list`, `volume list`, `volume type list` and `volume snapshot list` on the shared
+list output (kubestack.cli.output): the columns openstackclient prints, --long, and the
+options every list takes (-f table|json|yaml|value|csv, -c COLUMN, --no-headers), from
+Image, Volume, StorageClass and VolumeSnapshot dicts."""
 
 from __future__ import annotations
 
@@ -85,3 +86,66 @@ def test_the_shared_options_shape_the_listing():
     assert table == ["+------+--------+", "| data | in-use |", "| logs | in-use |", "+------+--------+"]
     with pytest.raises(CliError, match="No recognized column names"):
         format_list(*image_cli.list_rows([image("cirros")], NS), columns=["Owner"])
+
+
+def storage_class(name, default=False, multiattach=False, **extra):
+    ann = {}
+    if default:
+        ann["storageclass.kubernetes.io/is-default-class"] = "true"
+    if multiattach:
+        ann["kubestack.io/multiattach"] = "true"
+    return {"metadata": {"name": name, "uid": f"sc-{name}", "annotations": ann},
+            "provisioner": "kubestack.io/sim", **extra}
+
+
+def snapshot(name, ready=True, **annotations):
+    return {"metadata": {"name": name, "namespace": NS, "uid": f"s-{name}",
+                         "labels": {"kubestack.io/volume": "data"}, "annotations": annotations,
+                         "creationTimestamp": "2024-01-01T00:00:00Z"},
+            "status": {"readyToUse": ready, "restoreSize": "3Gi", "creationTime": "2024-01-01T00:00:05Z"}}
+
+
+@pytest.mark.parametrize("argv", [("volume", "type", "list"), ("volume", "snapshot", "list")])
+def test_type_and_snapshot_lists_take_the_shared_list_options(argv):
+    args = parse(*argv, "--long", "--no-headers", "-c", "Name", "-f", "csv", "-n", NS)
+    assert (args.long, args.no_headers, args.columns, args.format, args.namespace) == \
+        (True, True, ["Name"], "csv", NS)
+    assert parse(*argv, "-f", "value").format == "value"
+
+
+def test_volume_type_list_columns_are_openstackclients():
+    classes = [storage_class("standard", default=True, parameters={"tier": "1"}),
+               storage_class("fast-ssd", multiattach=True)]
+    headers, rows = volume_cli.type_list_rows(classes)
+    assert headers == ["ID", "Name", "Is Public"]
+    assert rows == [["sc-fast-ssd", "fast-ssd", True], ["sc-standard", "standard", True]]
+    headers, rows = volume_cli.type_list_rows(classes, long=True)
+    assert headers == ["ID", "Name", "Is Public", "Description", "Properties"]
+    assert rows[0][3:] == [None, {"multiattach": "<is> True", "volume_backend_name": "kubestack.io/sim"}]
+    assert rows[1][4] == {"tier": "1", "volume_backend_name": "kubestack.io/sim"}
+    # json keyed by the headers, as openstackclient's
+    assert json.loads(format_list(*volume_cli.type_list_rows(classes), "json")) == [
+        {"ID": "sc-fast-ssd", "Name": "fast-ssd", "Is Public": True},
+        {"ID": "sc-standard", "Name": "standard", "Is Public": True}]
+
+
+def test_volume_type_list_default_shows_the_default_type():
+    classes = [storage_class("standard", default=True), storage_class("fast-ssd"),
+               storage_class("zzz", default=True)]
+    # the one the operator gives a volume without a type: the first marked default, by name
+    assert volume_cli.type_list_rows(classes, default=True)[1] == [["sc-standard", "standard", True]]
+    with pytest.raises(CliError, match="Default volume type can not be found"):
+        volume_cli.type_list_rows([storage_class("fast-ssd")], default=True)
+    assert parse("volume", "type", "list", "--default").default is True
+
+
+def test_volume_snapshot_list_columns_are_openstackclients():
+    snaps = [snapshot("snap2", ready=False), snapshot("snap1", **{"kubestack.io/description": "nightly"})]
+    headers, rows = volume_cli.snapshot_list_rows(snaps)
+    assert headers == ["ID", "Name", "Description", "Status", "Size"]
+    assert rows == [["s-snap1", "snap1", "nightly", "available", 3], ["s-snap2", "snap2", None, "creating", 3]]
+    headers, rows = volume_cli.snapshot_list_rows(snaps, long=True)
+    assert headers == ["ID", "Name", "Description", "Status", "Size", "Created At", "Volume", "Properties"]
+    assert rows[0][5:] == ["2024-01-01T00:00:05Z", "data", {}]
+    assert json.loads(format_list(headers, rows, "json", ["Name", "Status"])) == \
+        [{"Name": "snap1", "Status": "available"}, {"Name": "snap2", "Status": "creating"}]
