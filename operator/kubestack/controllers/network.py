@@ -2,7 +2,7 @@
 allocated/available counts, the NADs), NADs of shared networks in other namespaces kept in
 step and removed with the network. NADs for other namespaces are made on demand when a
 Server there uses a shared network (kubestack.network.ports.ensure_nad). A Network in ERROR
-(invalid allocation pools: only its own spec can change that) carries kstatus' Stalled
+(invalid allocation pools or overlapping subnets: only its own spec can change that) carries kstatus' Stalled
 (`network.faults`).
 
 One Network's NADs and status are written by one thread at a time, from the Network read under

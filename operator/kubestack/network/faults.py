@@ -16,7 +16,7 @@ may read the Port between the two. A fault that waits:
 * a write that lost a race (retried).
 
 Every other fault is Stalled (``waiting`` False, the default): only a change of a spec cures
-it, the object's own or the Network's it names. A Network's invalid allocation pools (for it,
+it, the object's own or the Network's it names. A Network's invalid allocation pools or overlapping subnets (for it,
 and for what names it); another project's private network, or a network that is not external
 for a floating IP or a router gateway (who may use a network, and how, is its owner's spec,
 which the referrer's apply does not bring: a Server's boot treats these as final too); a
