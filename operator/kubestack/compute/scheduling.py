@@ -75,7 +75,7 @@ def schedule(ctx: Context, server: dict, model: Server, out: Outcome) -> None:
         reserve_quota(ctx, server, flavor)
     except ReferenceError:
         # an unbuilt server refused holds nothing, not even what an earlier attempt reserved at
-        # another flavor: a recount leaves a refused server's holding alone (usage.refused)
+        # another flavor: a recount leaves a refused server's holding alone (usage.undecided)
         if ctx.quota is not None:
             ctx.quota.release(quota_key(server))
         raise

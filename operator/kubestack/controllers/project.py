@@ -270,7 +270,7 @@ def _count(project: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     since = ledger.mark()
     objects_ = _namespace_objects(project)
     use, holders = usage_mod.count(objects_, _flavors())
-    ledger.reconcile(project, holders, since, undecided=usage_mod.refused(objects_))
+    ledger.reconcile(project, holders, since, undecided=usage_mod.undecided(objects_))
     _last_count[project] = time.monotonic()
     return use, holders
 

@@ -226,7 +226,7 @@ class QuotaLedger:
 
         A holder reserved or released after `since` is left alone (the list may predate
         it), and so is every `undecided` key (objects whose listed status may lag what the
-        ledger decided since: `usage.refused`); every other holder is set to what the count
+        ledger decided since: `usage.undecided`); every other holder is set to what the count
         found: missing ones are released, unknown ones (kinds no controller reserves, or
         drift) are added. Returns True when something changed."""
         changed = False

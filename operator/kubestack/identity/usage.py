@@ -12,14 +12,23 @@ it follows the same rules the controllers reserve by:
   securityGroups 1 and securityGroupRules per rule; Ports, Routers, FloatingIPs, KeyPairs,
   ServerGroups and (CSI) VolumeSnapshots: 1 each.
 
-An object refused for quota (its ``status.fault.message`` or ``status.reason`` is Nova's
-"Quota exceeded for ..." message) holds nothing: in Nova such a request never creates a
-row, here the object stays to carry the fault. Its holding in the ledger is left as it is by
-a recount (`refused`): a refused server retried when room is freed is admitted a moment
-before its status loses the fault, and a recount in between must not give its room to the
-next one (a refused object otherwise holds nothing: a refusal changes nothing). Nor does a Volume whose deletion has given its
-quota back (status ``deleting``, written before the release): it may still be listed for a
-moment, and a recount must not take back what the delete released.
+Servers and Volumes are the kinds a controller reserves quota for (the others are bounded
+by the namespace's ResourceQuota at admission, and count as soon as they exist). One of
+those holds quota once its controller admitted it, which its status shows: a Server its
+``status.flavor`` (recorded with the claim), a Volume its ``status.pvc`` (recorded with its
+DataVolume). Until then it is *undecided* (`undecided`), and so is one refused for quota (its
+``status.fault.message`` or ``status.reason`` is Nova's "Quota exceeded for ..." message: in
+Nova such a request never creates a row, here the object stays to carry the fault): an
+undecided object counts for nothing, and a recount leaves its holding in the ledger as it is.
+The ledger may know better than the listed status: a server just admitted (a new one, or a
+refused one retried when room was freed) holds its room a moment before its status says so,
+and a recount in between must neither give that room to the next one nor, seeing a new
+object, count it as a holder before its controller has checked the quota (the controller's
+reservation would then find it held and admit it over quota).
+
+Nor does a Volume whose deletion has given its quota back count (status ``deleting``,
+written before the release): it may still be listed for a moment, and a recount must not
+take back what the delete released.
 
 Holder keys are ``<kind in lower case>/<namespace>/<name>``, e.g. ``server/demo/web-1``: the
 key every controller reserves under (see `holder_key`).
@@ -66,6 +75,21 @@ def refused_for_quota(obj: Mapping[str, Any]) -> bool:
     status = obj.get("status") or {}
     fault = status.get("fault") or {}
     return is_quota_message(fault.get("message")) or is_quota_message(status.get("reason"))
+
+
+def admitted(plural: str, obj: Mapping[str, Any]) -> bool:
+    """Its controller has reserved its quota (see the module docstring); kinds no controller
+    reserves for are admitted by existing."""
+    status = obj.get("status") or {}
+    if plural == "servers":
+        return bool(status.get("flavor"))
+    if plural == "volumes":
+        return bool(status.get("pvc"))
+    return True
+
+
+def decided(plural: str, obj: Mapping[str, Any]) -> bool:
+    return admitted(plural, obj) and not refused_for_quota(obj)
 
 
 def released(plural: str, obj: Mapping[str, Any]) -> bool:
@@ -135,7 +159,7 @@ def count(objects: Mapping[str, Iterable[Mapping[str, Any]]],
     holders: dict[str, dict[str, int]] = {}
     for plural, kind in COUNTED_KINDS.items():
         for obj in objects.get(plural) or ():
-            if refused_for_quota(obj) or released(plural, obj):
+            if not decided(plural, obj) or released(plural, obj):
                 continue
             meta = obj.get("metadata") or {}
             deltas = deltas_of(plural, obj, flavors)
@@ -145,12 +169,12 @@ def count(objects: Mapping[str, Iterable[Mapping[str, Any]]],
     return usage, holders
 
 
-def refused(objects: Mapping[str, Iterable[Mapping[str, Any]]]) -> set[str]:
-    """Holder keys of the objects whose status says they were refused for quota: a recount
-    leaves their holdings as the ledger has them (see the module docstring)."""
+def undecided(objects: Mapping[str, Iterable[Mapping[str, Any]]]) -> set[str]:
+    """Holder keys of the objects not admitted yet or refused for quota: a recount leaves
+    their holdings as the ledger has them (see the module docstring)."""
     return {holder_key(kind, (obj.get("metadata") or {}).get("namespace") or "", obj["metadata"]["name"])
             for plural, kind in COUNTED_KINDS.items() for obj in objects.get(plural) or ()
-            if refused_for_quota(obj)}
+            if not decided(plural, obj)}
 
 
 def is_managed(obj: Mapping[str, Any]) -> bool:

@@ -224,3 +224,20 @@ def test_a_recount_leaves_the_holding_of_an_object_shown_refused_alone():
         q.reserve("a", "server/a/y", {"instances": 1})
     q.reconcile("a", {}, since)  # once its status is current, the count decides again
     assert q.holds("server/a/x") is None
+
+
+def test_a_recount_listing_a_new_object_does_not_admit_it_before_its_controller_does():
+    from kubestack.identity.usage import count, undecided
+
+    q = QuotaLedger()
+    q.set_limits("a", {"volumes": 1})
+    q.reserve("a", "volume/a/one", {"volumes": 1, "gigabytes": 2})
+    listed = {"volumes": [
+        {"metadata": {"name": "one", "namespace": "a"}, "spec": {"size": 2}, "status": {"pvc": "one-volume"}},
+        {"metadata": {"name": "two", "namespace": "a"}, "spec": {"size": 2}},  # just created
+    ]}
+    since = q.mark()
+    _usage, holders = count(listed, {})
+    q.reconcile("a", holders, since, undecided=undecided(listed))
+    with pytest.raises(QuotaExceeded):  # counted as a holder, it would have passed as a no-op
+        q.reserve("a", "volume/a/two", {"volumes": 1, "gigabytes": 2})

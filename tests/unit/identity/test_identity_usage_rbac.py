@@ -9,7 +9,7 @@ import yaml
 
 from kubestack.api.project import Project
 from kubestack.identity import rbac
-from kubestack.identity.usage import blockers, count, describe_blockers, flavor_numbers, holder_key
+from kubestack.identity.usage import blockers, count, describe_blockers, flavor_numbers, holder_key, undecided
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -26,12 +26,17 @@ def test_count_servers_volumes_and_the_rest():
     objects = {
         "servers": [
             obj("snap", spec={"flavor": "m1.small"}, status={"flavor": {"vcpus": 2, "ram": 4096}}),
-            obj("noflavor", spec={"flavor": "m1.large"}),
+            obj("resizing", spec={"flavor": "m1.large"},
+                status={"flavor": {"vcpus": 1, "ram": 2048}, "resize": {"newFlavor": "m1.large"}}),
+            # not admitted yet (no claim recorded): holds nothing, whatever its flavor
+            obj("noflavor", spec={"flavor": "m1.large"}, status={"status": "BUILD"}),
             obj("refused", spec={"flavor": "m1.large"}, status={"status": "ERROR", "fault": {
                 "code": 403, "message": "Quota exceeded for cores: Requested 4, but already used 10 of 12 cores"}}),
             obj("missing", spec={"flavor": "gone"}),
         ],
-        "volumes": [obj("v1", spec={"size": 10}), obj("v2", spec={"size": 5}, status={"size": 8})],
+        "volumes": [obj("v1", spec={"size": 10}, status={"pvc": "v1-volume"}),
+                    obj("v2", spec={"size": 5}, status={"size": 8, "pvc": "v2-volume"}),
+                    obj("new", spec={"size": 100})],  # its controller has not reserved it yet
         "networks": [obj("n", spec={"subnets": [{"name": "s1"}, {"name": "s2"}]})],
         "securitygroups": [obj("default", spec={"rules": [{}, {}, {}, {}]})],
         "keypairs": [obj("k")], "floatingips": [obj("f")], "ports": [obj("p1"), obj("p2")],
@@ -39,13 +44,15 @@ def test_count_servers_volumes_and_the_rest():
         "volumesnapshots": [obj("snap1")],
     }
     usage, holders = count(objects, FLAVORS)
-    assert usage["instances"] == 3 and usage["cores"] == 6 and usage["ram"] == 12288
+    assert usage["instances"] == 2 and usage["cores"] == 6 and usage["ram"] == 12288
     assert usage["volumes"] == 2 and usage["gigabytes"] == 18
     assert (usage["networks"], usage["subnets"], usage["securityGroups"], usage["securityGroupRules"]) == (1, 2, 1, 4)
     assert (usage["keyPairs"], usage["floatingIps"], usage["ports"], usage["images"]) == (1, 1, 2, 1)
     assert (usage["serverGroups"], usage["routers"], usage["snapshots"]) == (1, 1, 1)
     assert holders[holder_key("Server", "a", "snap")] == {"instances": 1, "cores": 2, "ram": 4096}
-    assert "server/a/refused" not in holders
+    assert "server/a/refused" not in holders and "server/a/noflavor" not in holders
+    assert "volume/a/new" not in holders
+    assert undecided(objects) == {"server/a/noflavor", "server/a/refused", "server/a/missing", "volume/a/new"}
     assert holders["volume/a/v2"] == {"volumes": 1, "gigabytes": 8}
     assert usage.keys() >= {"instances", "cores", "ram", "volumes", "gigabytes", "floatingIps"}
 
@@ -55,7 +62,7 @@ def test_a_volume_whose_delete_released_its_quota_is_not_counted_again():
     status deleting (written before the release) says the quota is back."""
     going = obj("going", spec={"size": 4}, status={"status": "deleting"})
     going["metadata"]["deletionTimestamp"] = "2026-11-28T14:13:19Z"
-    refused_delete = obj("attached", spec={"size": 2}, status={"status": "in-use"})
+    refused_delete = obj("attached", spec={"size": 2}, status={"status": "in-use", "pvc": "attached-volume"})
     refused_delete["metadata"]["deletionTimestamp"] = "2026-11-28T14:13:19Z"  # held: still uses quota
     usage, holders = count({"volumes": [going, refused_delete]}, FLAVORS)
     assert (usage["volumes"], usage["gigabytes"]) == (1, 2) and "volume/a/going" not in holders
