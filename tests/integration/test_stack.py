@@ -1,10 +1,10 @@
 """Heat stacks against the real API server with the operator and the simulator: a three-tier
 stack built in dependency order with outputs from the children's status, a ResourceGroup
-growing and shrinking, an AutoScalingGroup sized by its spec and by scaling signals, in-place
-resize vs replacement on update, a template from a ConfigMap (templateRef), failed creates
-with and without rollback, WaitCondition and stack timeouts, rollback of a failed update,
-signals, objects of the same name the stack did not make, and deletion leaving only what the
-template retains."""
+growing and shrinking, and updated in batches (rolling_update), an AutoScalingGroup sized by
+its spec and by scaling signals, in-place resize vs replacement on update, a template from a
+ConfigMap (templateRef), failed creates with and without rollback, WaitCondition and stack
+timeouts, rollback of a failed update, signals, objects of the same name the stack did not
+make, and deletion leaving only what the template retains."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import copy
 import json
 
 import yaml
-from kubernetes import client
+from kubernetes import client, watch
 
 from kubestack.cli import main as cli_main
 from support.compute import G, V, create_flavor, create_image, custom, events_for, events_with, get, wait_for
@@ -261,6 +261,79 @@ def test_resource_group_grows_from_10_to_15_and_shrinks_to_5(cluster, kubestack,
                    generation=with_removal("4"))
     assert outputs(s)["refs"] == ["farm-workers-0", "farm-workers-2", "farm-workers-4", "farm-workers-5"]
     assert get(cluster, namespace, "servers", "farm-workers-5")["spec"]["metadata"] == {"index": "5"}
+
+
+def _rolling_template(description: str) -> dict:
+    return {
+        "heat_template_version": "2016-10-14",
+        "resources": {"sgs": {
+            "type": "OS::Heat::ResourceGroup",
+            "update_policy": {"rolling_update": {"max_batch_size": 2, "min_in_service": 2}},
+            "properties": {"count": 4, "resource_def": {
+                "type": "OS::Neutron::SecurityGroup", "properties": {"description": description}}}}},
+    }
+
+
+def _member_states(cluster, namespace, stack: str, since: str) -> list[dict[str, tuple[str, bool]]]:
+    """Every state the stack's SecurityGroups went through since resourceVersion ``since``, in
+    the API server's order (a watch replays each change): name -> (description, ready for
+    that spec)."""
+    now = {o["metadata"]["name"]: o for o in children(cluster, namespace, "securitygroups", stack)}
+    stream = watch.Watch().stream(custom(cluster).list_namespaced_custom_object, G, V, namespace, "securitygroups",
+                                  label_selector=f"{STACK_LABEL}={stack}", resource_version=since,
+                                  timeout_seconds=3)
+    seen: dict[str, dict] = {}
+    states = []
+    for event in stream:
+        obj = event["object"]
+        seen[obj["metadata"]["name"]] = obj
+        states.append({name: _sg_state(o) for name, o in seen.items()})
+        if all(seen.get(n, {}).get("metadata", {}).get("resourceVersion") == o["metadata"]["resourceVersion"]
+               for n, o in now.items()):
+            break  # caught up with what the stack has now
+    return states
+
+
+def _sg_state(sg: dict) -> tuple[str, bool]:
+    st = sg.get("status") or {}
+    ready = st.get("observedGeneration") == sg["metadata"]["generation"] and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or [])
+    return sg["spec"].get("description"), ready
+
+
+def test_resource_group_rolling_update_changes_two_members_at_a_time(cluster, kubestack, namespace):
+    create_stack(cluster, namespace, "roll", _rolling_template("v1"))
+    s = wait_stack(cluster, namespace, "roll", "CREATE_COMPLETE", "CREATE_FAILED", "ROLLBACK_COMPLETE")
+    assert s["status"]["stackStatus"] == "CREATE_COMPLETE", s["status"]["stackStatusReason"]
+    members = {f"roll-sgs-{i}" for i in range(4)}
+    assert names(children(cluster, namespace, "securitygroups", "roll")) == members
+    since = custom(cluster).list_namespaced_custom_object(G, V, namespace, "securitygroups")["metadata"][
+        "resourceVersion"]
+
+    gen = update_stack(cluster, namespace, "roll", _rolling_template("v2"))
+    s = wait_stack(cluster, namespace, "roll", "UPDATE_COMPLETE", "UPDATE_FAILED", "ROLLBACK_COMPLETE",
+                   generation=gen)
+    assert s["status"]["stackStatus"] == "UPDATE_COMPLETE", s["status"]["stackStatusReason"]
+
+    # every state the members went through, in order: never more than two of them changing,
+    # never fewer than two in service (untouched, or changed and ready again)
+    states = _member_states(cluster, namespace, "roll", since)
+    first_v2: dict[str, int] = {}
+    for n, state in enumerate(states):
+        full = {name: state.get(name, ("v1", True)) for name in members}
+        changing = [name for name, (description, ready) in full.items() if description == "v2" and not ready]
+        in_service = [name for name, (_, ready) in full.items() if ready]
+        assert len(changing) <= 2 and len(in_service) >= 2, state
+        for name, (description, _) in full.items():
+            if description == "v2":
+                first_v2.setdefault(name, n)
+    assert states[-1] == {name: ("v2", True) for name in members}
+    # Heat's order: the highest indices first; the second batch once the first was ready
+    first, second = {"roll-sgs-2", "roll-sgs-3"}, {"roll-sgs-0", "roll-sgs-1"}
+    start_second = min(first_v2[name] for name in second)
+    assert max(first_v2[name] for name in first) < start_second
+    assert all(states[start_second - 1].get(name) == ("v2", True) for name in first)
+    assert not _stack_record(cluster, namespace, "roll").get("rollouts")
 
 
 def _app_template(flavor: str, user_data: str, extra: dict | None = None) -> dict:

@@ -56,6 +56,13 @@ def result_row(row: dict[str, Any], action: str, state: str, reason: str) -> dic
             "statusReason": reason or ("state changed" if state == rz.COMPLETE else "")}
 
 
+def unfinished(rows: Sequence[dict[str, Any]]) -> frozenset[str]:
+    """The resources whose rows say they are not COMPLETE: in progress, failed, or not begun
+    (INIT_COMPLETE)."""
+    return frozenset(str(r.get("name")) for r in rows
+                     if not str(r.get("status") or "").endswith("_COMPLETE") or r.get("status") == "INIT_COMPLETE")
+
+
 def resource_failed(action: str, row: dict[str, Any], reason: str) -> str:
     """The stack's reason when the resource of ``row`` failed, as Heat words it."""
     return f"Resource {action} failed: {row['type']} \"{row['name']}\": {reason}"
@@ -100,5 +107,5 @@ def wait_condition_timeout(received: Sequence[str], count: int) -> str:
     return message
 
 
-__all__ = ["age_seconds", "resource_row", "waiting_row", "result_row", "resource_failed", "timed_out",
+__all__ = ["age_seconds", "resource_row", "waiting_row", "result_row", "unfinished", "resource_failed", "timed_out",
            "abort_in_progress", "wait_condition_timeout"]

@@ -7,9 +7,10 @@ environment, replacement names (``overrides``) and, in a nested stack's, its par
 data for resource_facade (``facade``) — being applied (``target``) and of the last action that
 completed (``good``, what a rollback returns to). With them: the signals taken, the
 AutoScalingGroups' sizes (``capacity``), members and when their cooldowns end, the member names
-ResourceGroups gave up (``blacklist``), the entries contributed to other objects, when
-each WaitCondition started waiting and, in a nested stack's, the real values of the outputs
-its status masks (``secret_outputs``, which its parent's ``get_attr`` reads).
+ResourceGroups gave up (``blacklist``), the groups' rolling updates (``rollouts``: the batch in
+flight, extra members, when a pause ends; see `rolling`), the entries contributed to other
+objects, when each WaitCondition started waiting and, in a nested stack's, the real values of
+the outputs its status masks (``secret_outputs``, which its parent's ``get_attr`` reads).
 
 This module reads a record's inputs into the engine's :class:`Stack` (:func:`load`) and
 moves the record along: a new spec generation (:func:`start`, :func:`plan`), an action
@@ -24,7 +25,7 @@ from typing import Any, Mapping
 
 from kubestack.k8s.conditions import now
 
-from . import nested, scaling
+from . import nested, rolling, scaling
 from . import realize as rz
 from .parameters import Exists
 from .stack import Stack, diff, load_stack
@@ -81,6 +82,7 @@ def start(record: dict | None, generation: int) -> dict:
             "members": (record or {}).get("members") or {}, "blacklist": (record or {}).get("blacklist") or {},
             # a group cools down across updates, as Heat keeps it in the group's metadata
             "cooldown_end": (record or {}).get("cooldown_end") or {},
+            "rollouts": rolling.carry_over((record or {}).get("rollouts")),
             "contributions": (record or {}).get("contributions") or {}}
 
 
@@ -129,7 +131,8 @@ def fail(record: dict, failure: str, rollback: bool) -> bool:
     action = record["action"]
     if rollback and action in ("CREATE", "UPDATE") and (action == "CREATE" or record.get("good") is not None):
         record.update(action="ROLLBACK", result="IN_PROGRESS", reason=f"{failure}; rolling back",
-                      target=record.get("good") if action == "UPDATE" else None, started=now())
+                      target=record.get("good") if action == "UPDATE" else None, started=now(),
+                      rollouts=rolling.carry_over(record.get("rollouts")))
         return True
     record.update(result="FAILED", reason=failure)
     return False

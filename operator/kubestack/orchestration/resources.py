@@ -61,6 +61,8 @@ class ResourceType:
     group: bool = False                  # expands into members
     passthrough_attributes: bool = False  # group: any member attribute can be asked for
     description: str = ""
+    #: the keys its update_policy may have (None: not checked)
+    update_policy: dict[str, Prop] | None = None
 
     def updatable(self, prop: str) -> bool:
         p = self.properties.get(prop)
@@ -96,6 +98,12 @@ _SG_RULE = {
     "protocol": P("string"), "remote_mode": P("string", allowed=("remote_ip_prefix", "remote_group_id")),
     "remote_group_id": P("string"), "remote_ip_prefix": P("string"), "description": P("string"),
 }
+
+#: Heat's rolling update policy: a ResourceGroup's update_policy rolling_update, an
+#: AutoScalingGroup's rolling_updates property (ranges: `rolling.check`)
+_ROLLING_UPDATE = {"min_in_service": P("integer", default=0), "max_batch_size": P("integer", default=1),
+                   "pause_time": P("number", default=0)}
+_BATCH_CREATE = {"max_batch_size": P("integer", default=1), "pause_time": P("number", default=0)}
 
 _TYPES: list[ResourceType] = [
     ResourceType(
@@ -253,7 +261,9 @@ _TYPES: list[ResourceType] = [
         "removal_policies": P("list", update=True, default=[], schema={"resource_list": P("list", default=[])}),
         "removal_policies_mode": P("string", update=True, default="append", allowed=("append", "update")),
     }, frozenset({"refs", "refs_map", "attributes", "removed_rsrc_list", "show"}), group=True,
-        passthrough_attributes=True),
+        passthrough_attributes=True,
+        update_policy={"rolling_update": P("map", schema=_ROLLING_UPDATE),
+                       "batch_create": P("map", schema=_BATCH_CREATE)}),
     ResourceType("OS::Heat::AutoScalingGroup", None, {
         "resource": P("map", required=True, update=True, schema={
             "type": P("string", required=True), "properties": P("map"), "metadata": P("map")}),
@@ -261,8 +271,11 @@ _TYPES: list[ResourceType] = [
         "min_size": P("integer", required=True, update=True),
         "desired_capacity": P("integer", update=True),
         "cooldown": P("integer", update=True),
-        "rolling_updates": P("map", update=True),
-    }, frozenset({"outputs", "outputs_list", "current_size", "refs", "refs_map"}), group=True),
+        "rolling_updates": P("map", update=True, schema=_ROLLING_UPDATE,
+                             default={"min_in_service": 0, "max_batch_size": 1, "pause_time": 0}),
+    }, frozenset({"outputs", "outputs_list", "current_size", "refs", "refs_map"}), group=True,
+        # Heat's HOT AutoScalingGroup takes its policy as a property, and no update_policy
+        update_policy={}),
     ResourceType("OS::Heat::ScalingPolicy", None, {
         "adjustment_type": P("string", required=True, update=True,
                              allowed=("change_in_capacity", "exact_capacity", "percent_change_in_capacity")),

@@ -5,7 +5,9 @@ stack signal`` writes): one JSON object or a list of them (``id``, ``status`` SU
 FAILURE, ``reason``, ``data``), or plain text taken as the data of one signal.
 
 * :func:`scale` — a ScalingPolicy's new signals resize its AutoScalingGroup from the members
-  it has that did not fail, within its bounds (Heat's cooldown drops those that come too soon).
+  it has that did not fail, within its bounds (Heat's cooldown drops those that come too soon,
+  and so does a group that is not COMPLETE: being created, updated — a rolling update — or
+  resized).
 * :func:`wait_condition` — a WaitCondition counts its handle's signals, until enough came,
   one failed or its timeout ran out.
 * :func:`handle_attributes`, :func:`policy_attributes` — how to signal, as the attributes of
@@ -61,7 +63,9 @@ def _named(stack: Stack, ref: Any) -> Any:
 def scale(stack: Stack, annotations: Mapping[str, str] | None, record: dict[str, Any]) -> bool:
     """Apply new signals of scaling policies to their groups' capacity (``record``'s
     ``capacity``, ``signals`` taken and ``cooldown_end``); True if any. The failed members
-    the controller found (``stack.group_failed``) do not count in the size a signal adjusts."""
+    the controller found (``stack.group_failed``) do not count in the size a signal adjusts;
+    a group the controller found not COMPLETE (``stack.unfinished``) takes none: they are
+    taken and dropped, as Heat's adjust raises NoActionRequired then."""
     changed = False
     seen = record.setdefault("signals", {})
     for name, d in stack.defs.items():
@@ -77,6 +81,8 @@ def scale(stack: Stack, annotations: Mapping[str, str] | None, record: dict[str,
         target = stack.defs.get(group)
         if target is None or not target.enabled or target.rtype.name != "OS::Heat::AutoScalingGroup":
             continue  # Heat: the policy finds no group to adjust
+        if group in stack.unfinished:
+            continue
         for _ in new:
             _adjust(stack, group, props, record)
     return changed

@@ -7,9 +7,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from . import graph, nested
+from . import graph, nested, rolling
 from .errors import (HeatError, InvalidTemplateAttribute, InvalidTemplateReference, PropertyError,
                      StackValidationFailed, UserParameterMissing)
 from .functions import IGNORE, Evaluator, Unresolved, has_unresolved, to_plain, unresolved_refs
@@ -92,6 +92,9 @@ class Stack:
         #: `scaling.failed_members`): a shrinking group removes them first, and its attributes
         #: leave them out, as Heat's do
         self.group_failed: dict[str, frozenset[int]] = {}
+        #: the resources not COMPLETE at the controller's last pass (`lifecycle.unfinished`): a
+        #: scaling signal to a group among them is dropped, as Heat's adjust drops it
+        self.unfinished: frozenset[str] = frozenset()
         #: how deep this stack is nested in others (0: a top-level stack; see `nested`)
         self.nested_depth = 0
         #: parameters the parent stack passed a secret in: masked like hidden ones (see `nested`)
@@ -419,11 +422,24 @@ class Stack:
             self._expand_members(d, props)
             if d.rtype.name == SCALING_POLICY:
                 check_policy(props, ["resources", name, "properties"])
+            if d.rtype.name == ASG:
+                rolling.check(props.get("rolling_updates"), ["resources", name, "properties", "rolling_updates"])
             if d.raw.get("metadata") is not None:
                 self._evaluator.eval(d.raw["metadata"], ["resources", name, "metadata"])
             if d.raw.get("update_policy") is not None:
-                self._evaluator.eval(d.raw["update_policy"], ["resources", name, "update_policy"])
+                self._check_update_policy(d)
         self.outputs({})
+
+    def _check_update_policy(self, d: ResourceDef) -> None:
+        """Heat's checks of an update_policy: it resolves and, for the types that say which
+        keys it may have (groups), has those keys with values in their ranges."""
+        path = ["resources", d.name, "update_policy"]
+        policy = self._evaluator.eval(d.raw["update_policy"], path)
+        if d.rtype.update_policy is None:
+            return
+        policy = validate_properties(d.rtype.update_policy, policy, path, defaults=False)
+        for key, values in policy.items():
+            rolling.check(values, path + [key])
 
     def _check_constraints(self, rtype: ResourceType, raw: Any, props: dict[str, Any],
                            at: list[str]) -> None:
@@ -506,7 +522,21 @@ class Stack:
         d = self._target(name, ["resources", name])
         return self._with_attrs(attrs, lambda: self._expand_members(d, self._resolve_props(d)))
 
-    def _expand_members(self, d: ResourceDef, props: dict[str, Any]) -> list[PlannedResource]:
+    def extra_members(self, name: str, ids: Sequence[int],
+                      attrs: dict[str, dict[str, Any]] | None = None) -> list[PlannedResource]:
+        """Members of a group with the given ids besides its own, with its member definition:
+        those a rolling update makes past the group's size (see `rolling`)."""
+        d = self._target(name, ["resources", name])
+        return self._with_attrs(attrs, lambda: self._expand_members(d, self._resolve_props(d), ids))
+
+    def update_policy(self, name: str) -> dict[str, Any]:
+        """A resource's update_policy, resolved."""
+        d = self._target(name, ["resources", name])
+        return to_plain(self._evaluator.eval(d.raw.get("update_policy") or {}, ["resources", name, "update_policy"]))
+
+    def _expand_members(self, d: ResourceDef, props: dict[str, Any],
+                        ids: Sequence[int] | None = None) -> list[PlannedResource]:
+        """A group's members (those ``ids`` instead of its own when given)."""
         if not d.rtype.group:
             return []
         sizes = [props.get(k) for k in ("count", "min_size", "max_size", "desired_capacity")]
@@ -533,7 +563,7 @@ class Stack:
         if mtype.group:
             raise StackValidationFailed("nested groups are not supported", mpath + ["type"])
         members = []
-        for i in self.member_ids(d.name, count):
+        for i in self.member_ids(d.name, count) if ids is None else ids:
             mprops = spec.get("properties") or {}
             if index_var:
                 mprops = _replace_index(mprops, index_var, str(i))

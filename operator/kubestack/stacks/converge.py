@@ -3,18 +3,24 @@ resource whose dependencies are complete, creates its object (or patches the fie
 template gives, or applies its contribution to another object), reads its status into Heat
 attributes for ``get_attr`` and decides complete / in progress / failed
 (`kubestack.orchestration.realize`; a nested stack is a child Stack,
-`kubestack.orchestration.nested`). An object that exists under a child's name and is not
-this stack's is never taken over: that resource fails."""
+`kubestack.orchestration.nested`). A group under a rolling update (or batch_create) writes
+its members a batch at a time (`kubestack.orchestration.rolling`). An object that exists
+under a child's name and is not this stack's is never taken over: that resource fails."""
 
 from __future__ import annotations
 
 import base64
+import datetime
+import itertools
+import math
+from collections.abc import Iterator, Mapping
 
 from kubestack.k8s.objects import owner_reference
-from kubestack.orchestration import HeatError, lifecycle, nested, removal, scaling, signals, status
+from kubestack.orchestration import HeatError, lifecycle, nested, removal, rolling, scaling, signals, status
 from kubestack.orchestration import realize as rz
+from kubestack.orchestration.plan import PlannedResource
 from kubestack.orchestration.resources import generate_random_string
-from kubestack.orchestration.stack import Stack
+from kubestack.orchestration.stack import ASG, ResourceDef, Stack
 
 from . import state_secret
 from .cluster import Cluster, Conflict, Key, Refused
@@ -46,6 +52,8 @@ class Pass:
         #: a nested stack has its parent's timeout (Heat's timeout_mins)
         self.timeout_minutes = int((body.get("spec") or {}).get("timeoutMinutes") or 60)
         self._computed_outputs: tuple[list[dict], dict] | None = None
+        #: seconds until a group's pause between batches ends (inf: none pauses)
+        self.wake = math.inf
 
     def run(self) -> None:
         stack = self.stack
@@ -75,6 +83,9 @@ class Pass:
                 self.done = False
                 if state == rz.FAILED and self.failure is None:
                     self.failure = lifecycle.resource_failed(self.action, row, reason)
+        rollouts = self.state.get("rollouts") or {}
+        for group in [g for g in rollouts if g not in stack.defs or not stack.defs[g].enabled]:
+            rollouts.pop(group)  # the group is gone: its extra members go with its other objects
 
     def outputs(self) -> list[dict]:
         """The outputs for status, what is secret masked (once `run` is over)."""
@@ -115,17 +126,22 @@ class Pass:
             return self._contribution(name, t, physical, props)
         return self._child(name, t, physical, props, d.deletion_policy)
 
-    def _child(self, name: str, t: str, physical: str, props: dict, policy: str,
-               member: int | None = None, secret: frozenset[str] | None = None) -> tuple[str, str]:
+    def _child(self, name: str, t: str, physical: str, props: dict, policy: str) -> tuple[str, str]:
+        child, params = self._render(name, t, physical, props, policy)
+        obj = self._apply(child, params)
+        self.attrs[name], state, reason = self._read(name, t, obj, physical, props)
+        return state, reason
+
+    def _render(self, name: str, t: str, physical: str, props: dict, policy: str, member: int | None = None,
+                secret: frozenset[str] | None = None) -> tuple[rz.Child, rz.Child | None]:
+        """The object of a resource (of a group's member at position ``member``) and, for a
+        nested stack, the Secret with its parameters."""
+        params = None
         if nested.is_nested(t):
             if secret is None:  # the parameters given a secret (a group's members': given)
                 secret = status.secret_parameters(self.stack, name, self.attrs, self.secret_attrs)
             child, params = nested.child(self.stack, t, name, physical, props, self.ctx, policy,
                                          self.timeout_minutes, secret, attrs=self.attrs)
-            if params is not None:  # before the Stack names it; content-named, so never patched
-                self.wanted.add((params.kind, params.name))
-                if (params.kind, params.name) not in self.children:
-                    self.children[(params.kind, params.name)] = self._create(params)
         else:
             secret_value = None
             if t == "OS::Heat::RandomString" and ("Secret", physical) not in self.children:
@@ -133,29 +149,39 @@ class Pass:
             child = rz.realize(t, name, physical, props, self.ctx, policy, secret_value)
         if member is not None:
             child.body["metadata"]["labels"][rz.MEMBER_LABEL] = str(member)
+        return child, params
+
+    def _apply(self, child: rz.Child, params: rz.Child | None, write: bool = True) -> dict | None:
+        """The object of ``child`` once created or brought to what the template gives (with
+        ``write``; else as it is, None when it does not exist). It is wanted either way."""
         key = (child.kind, child.name)
         self.wanted.add(key)
         obj = self.children.get(key)
+        if not write:
+            return obj
+        if params is not None:  # before the Stack names it; content-named, so never patched
+            self.wanted.add((params.kind, params.name))
+            if (params.kind, params.name) not in self.children:
+                self.children[(params.kind, params.name)] = self._create(params)
         if obj is None:
-            obj = self._create(child)
-            self.children[key] = obj
+            obj = self.children[key] = self._create(child)
         elif child.kind != "Secret":
             patch = rz.update_patch(child, obj)
             if patch is not None:
                 obj = self.children[key] = self.cluster.patch(child.kind, child.namespace, child.name, patch)
+        return obj
+
+    def _read(self, name: str, t: str, obj: dict, physical: str, props: dict) -> tuple[dict, str, str]:
+        """A resource's attributes and readiness (state, reason) from its object."""
         unknown: list[str] = []
         if nested.is_nested(t):
             attrs, unknown = self._nested_attributes(name, t, obj, physical)
         else:
             attrs = self._attributes(name, t, obj, physical, props)
-        if member is None:
-            self.attrs[name] = attrs
-        else:
-            self.attrs.setdefault(name, {"members": []})["members"].append(attrs)
         r = rz.readiness(t, obj)
         if r.state == rz.COMPLETE and unknown:
-            return rz.IN_PROGRESS, f"waiting for the nested stack's outputs {', '.join(unknown)}"
-        return r.state, r.reason
+            return attrs, rz.IN_PROGRESS, f"waiting for the nested stack's outputs {', '.join(unknown)}"
+        return attrs, r.state, r.reason
 
     def _nested_attributes(self, name: str, t: str, obj: dict, physical: str) -> tuple[dict, list[str]]:
         """A nested stack's attributes, the outputs its status masks with their real values
@@ -194,34 +220,140 @@ class Pass:
             raise rz.RealizeError(f"a {child.kind} named {child.name} exists already and is not part of this stack")
         return obj
 
-    def _group(self, name: str, d) -> tuple[str, str]:
+    def _group(self, name: str, d: ResourceDef) -> tuple[str, str]:
         members = self.stack.members(name, self.attrs)
         mtype = self.stack.member_type(name)
         secret = status.secret_parameters(self.stack, name, self.attrs, self.secret_attrs) \
             if mtype is not None and nested.is_nested(mtype.name) else None
         self.attrs[name] = {"members": []}
-        if d.rtype.name == "OS::Heat::AutoScalingGroup":
+        if d.rtype.name == ASG:
             self.members[name] = self.stack.resized_members(name, len(members))
-        states, reasons = [], []
-        for i, m in enumerate(members):
+        for m in members:
             if m.kind is None:
                 raise rz.RealizeError(f"{m.type} cannot be a group member")
+        policy = self._rolling_policy(name, d)
+        if policy is None:
+            self._end_rollout(name, d)
+        listed = list(zip(self.stack.member_ids(name, len(members)), members))
+        if policy is None or not all(m.resolved for m in members):
+            return self._all_at_once(name, d, listed, secret)
+        return self._roll(name, d, policy, listed, secret)
+
+    def _all_at_once(self, name: str, d: ResourceDef, members: list[tuple[int, PlannedResource]],
+                     secret: frozenset[str] | None) -> tuple[str, str]:
+        results = []
+        for pos, (_, m) in enumerate(members):
             if not m.resolved:
-                states.append(rz.IN_PROGRESS)
                 # its attributes are not known: the others keep their places
                 self.attrs[name]["members"].append({})
+                results.append((m, rz.IN_PROGRESS, ""))
                 continue
-            s, r = self._child(name, m.type, m.physical_name, m.properties, d.deletion_policy, member=i,
-                               secret=secret)
-            states.append(s)
-            if s == rz.FAILED:
-                reasons.append(f"{m.name}: {r}")
-        if rz.FAILED in states:
-            return rz.FAILED, "; ".join(reasons)
-        pending = sum(1 for s in states if s != rz.COMPLETE)
+            rendered = self._render(name, m.type, m.physical_name, m.properties, d.deletion_policy, pos, secret)
+            results.append((m, *self._put_member(name, m, rendered, write=True)))
+        return self._group_state(results)
+
+    def _put_member(self, name: str, m: PlannedResource, rendered: tuple[rz.Child, rz.Child | None],
+                    write: bool) -> tuple[str, str]:
+        """A member's object written (with ``write``) and read: its attributes take its place
+        among the group's, and its readiness is returned."""
+        obj = self._apply(*rendered, write=write)
+        if obj is None:  # its batch has not come yet
+            self.attrs[name]["members"].append({})
+            r = rz.readiness(m.type, None)
+            return r.state, r.reason
+        attrs, state, reason = self._read(name, m.type, obj, m.physical_name, m.properties)
+        self.attrs[name]["members"].append(attrs)
+        return state, reason
+
+    @staticmethod
+    def _group_state(results: list[tuple[PlannedResource, str, str]]) -> tuple[str, str]:
+        failed = [f"{m.name}: {r}" for m, s, r in results if s == rz.FAILED]
+        if failed:
+            return rz.FAILED, "; ".join(failed)
+        pending = sum(1 for _, s, _ in results if s != rz.COMPLETE)
         if pending:
-            return rz.IN_PROGRESS, f"{len(members) - pending} of {len(members)} members complete"
-        return rz.COMPLETE, f"{len(members)} members"
+            return rz.IN_PROGRESS, f"{len(results) - pending} of {len(results)} members complete"
+        return rz.COMPLETE, f"{len(results)} members"
+
+    # -- rolling updates (`kubestack.orchestration.rolling`) ------------------------------------
+    def _rolling_policy(self, name: str, d: ResourceDef) -> rolling.Policy | None:
+        """The group's batches, while an action is in progress (a stack that completed writes
+        whatever drifted at once)."""
+        if self.state.get("result") != "IN_PROGRESS":
+            return None
+        return rolling.group_policy(d.rtype.name, self.stack.resolve(name, self.attrs),
+                                    self.stack.update_policy(name), self.action)
+
+    def _roll(self, name: str, d: ResourceDef, policy: rolling.Policy, members: list[tuple[int, PlannedResource]],
+              secret: frozenset[str] | None) -> tuple[str, str]:
+        """A group's members written in batches: which ones are current is read from their
+        objects, the rest of the rollout from the record (``rollouts``)."""
+        rollout = rolling.Rollout.from_dict((self.state.get("rollouts") or {}).get(name))
+        extras = list(zip(rollout.extra, self.stack.extra_members(name, rollout.extra, self.attrs)))
+        rendered = {i: self._render(name, m.type, m.physical_name, m.properties, d.deletion_policy, pos, secret)
+                    for pos, (i, m) in enumerate(members + extras)}
+        seen = {i: self._seen(i, m.type, rendered[i][0]) for i, m in members + extras}
+        order = rolling.replace_order(d.rtype.name, [i for i, _ in members], self.stack.group_failed.get(name, ()))
+        group = rolling.Group(name, [seen[i] for i in order], [seen[i] for i, _ in extras],
+                              self._others(name, [c for c, _ in rendered.values()]))
+        step = rolling.step(policy, group, rollout, self._fresh(name, d, rendered, rollout), _clock(),
+                            self.timeout_minutes * 60.0)
+        if step is None:
+            self._end_rollout(name, d)
+            return self._group_state([(m, *self._put_member(name, m, rendered[i], write=True)) for i, m in members])
+        self.state.setdefault("rollouts", {})[name] = step.rollout.to_dict()
+        for i, m in members:
+            self._put_member(name, m, rendered[i], write=i in step.write)
+        added = [i for i in step.rollout.extra if i not in rendered]
+        for pos, (i, m) in enumerate(extras + list(zip(added, self.stack.extra_members(name, added, self.attrs))),
+                                     start=len(members)):
+            child, params = rendered.get(i) or self._render(name, m.type, m.physical_name, m.properties,
+                                                             d.deletion_policy, pos, secret)
+            self._apply(child, params, write=i in step.write)
+        if step.wake is not None:
+            self.wake = min(self.wake, step.wake)
+        return step.state, step.reason
+
+    def _seen(self, i: int, t: str, child: rz.Child) -> rolling.Member:
+        """What the pass finds of a member: is its object there, is it what the template gives
+        (a Secret never changes), is it ready."""
+        obj = self.children.get((child.kind, child.name))
+        r = rz.readiness(t, obj)
+        current = obj is not None and (child.kind == "Secret" or rz.update_patch(child, obj) is None)
+        return rolling.Member(i, obj is not None, current, r.state, r.reason)
+
+    def _others(self, name: str, rendered: list[rz.Child]) -> int:
+        """How many objects the group has besides ``rendered`` (members it no longer has, not
+        removed before the action completes): they are in service meanwhile."""
+        mine = {(c.kind, c.name) for c in rendered}
+        kinds = {c.kind for c in rendered}
+        label = rz.labels(self.ctx, name)[rz.RESOURCE_LABEL]
+        return sum(1 for key, obj in self.children.items()
+                   if key not in mine and key[0] in kinds and not obj["metadata"].get("deletionTimestamp")
+                   and (obj["metadata"].get("labels") or {}).get(rz.RESOURCE_LABEL) == label)
+
+    def _fresh(self, name: str, d: ResourceDef, taken: Mapping[int, object], rollout: rolling.Rollout) -> Iterator[int]:
+        """Ids for extra members: none a member has, none whose object is still there; a
+        ResourceGroup's not given up by its removal_policies, an AutoScalingGroup's never
+        given before (they follow its last)."""
+        mtype = self.stack.member_type(name)
+        kind = mtype.kind if mtype is not None else None
+        blacklist = self.stack.group_blacklist.get(name, frozenset())
+        start = max([self.members[name].next_id, *(i + 1 for i in rollout.extra)]) if d.rtype.name == ASG else 0
+        for i in itertools.count(start):
+            if i not in taken and str(i) not in blacklist \
+                    and (kind, self.stack.physical_name(name, i)) not in self.children:
+                yield i
+
+    def _end_rollout(self, name: str, d: ResourceDef) -> None:
+        """Forget a group's rollout: its extra members are no longer wanted (the cleanup after
+        the action removes them). An AutoScalingGroup's ids are never given twice, so its next
+        id moves past theirs, recorded now: the group may be resized before the action ends."""
+        rollout = rolling.Rollout.from_dict((self.state.get("rollouts") or {}).pop(name, None))
+        if d.rtype.name == ASG and rollout.extra:
+            m = self.members[name]
+            self.members[name] = scaling.Members(m.ids, max(m.next_id, max(rollout.extra) + 1))
+            self.state.setdefault("members", {})[name] = self.members[name].to_dict()
 
     def _contribution(self, name: str, t: str, physical: str, props: dict) -> tuple[str, str]:
         c = rz.realize(t, name, physical, props, self.ctx)
@@ -250,3 +382,7 @@ class Pass:
             return r.state, r.reason
         r = rz.readiness(t, target, c)
         return r.state, r.reason
+
+
+def _clock() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)

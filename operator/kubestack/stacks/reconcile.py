@@ -112,8 +112,10 @@ def _drive(cluster: Cluster, body: dict, state: dict) -> None:
     children = cluster.children(ns, name)
     if target is not None:
         stack = record.load(body["metadata"], target, state)
-        # a signal adjusts the members that did not fail, as Heat's does
+        # a signal adjusts the members that did not fail, as Heat's does, of a group that is
+        # COMPLETE (its row of the last pass)
         stack.group_failed = scaling.failed_members(stack, children)
+        stack.unfinished = lifecycle.unfinished((body.get("status") or {}).get("resources") or [])
         if signals.scale(stack, body["metadata"].get("annotations"), state):
             stack = record.load(body["metadata"], target, state)
         params = status.parameters(stack)
@@ -146,7 +148,8 @@ def _drive(cluster: Cluster, body: dict, state: dict) -> None:
     if not done:
         _report(cluster, body, action, "COMPLETE" if result == "COMPLETE" else "IN_PROGRESS",
                 state.get("reason") or "", rows, outputs, params)
-        raise Requeue(POLL)
+        # sooner when a group's pause between batches ends sooner (never sleeping in a worker)
+        raise Requeue(min(POLL, p.wake) if p is not None else POLL)
     finished, going = cleanup(cluster, body, children, wanted, state, keep)
     save()
     if not finished:

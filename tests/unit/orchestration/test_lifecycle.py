@@ -7,7 +7,8 @@ from kubestack.orchestration import load_stack
 from kubestack.orchestration import realize as rz
 from kubestack.orchestration.errors import HeatError, InvalidParameter, PropertyError
 from kubestack.orchestration.lifecycle import (abort_in_progress, age_seconds, resource_failed, resource_row,
-                                               result_row, timed_out, wait_condition_timeout, waiting_row)
+                                               result_row, timed_out, unfinished, wait_condition_timeout,
+                                               waiting_row)
 
 from .helpers import server, tmpl
 
@@ -112,3 +113,10 @@ def test_belongs_to_only_the_stack_that_made_it():
     # cluster-scoped children (flavors) have no owner: their labels say whose they are
     assert rz.belongs_to(_obj(mine, [], namespace=None), CTX)
     assert not rz.belongs_to(_obj({**mine, rz.STACK_NAMESPACE_LABEL: "other"}, [], namespace=None), CTX)
+
+
+def test_unfinished_resources_are_those_not_complete():
+    rows = [{"name": "a", "status": "CREATE_COMPLETE"}, {"name": "b", "status": "UPDATE_IN_PROGRESS"},
+            {"name": "c", "status": "INIT_COMPLETE"}, {"name": "d", "status": "UPDATE_FAILED"},
+            {"name": "e", "status": "ROLLBACK_COMPLETE"}]
+    assert unfinished(rows) == {"b", "c", "d"}

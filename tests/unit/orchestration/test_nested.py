@@ -561,7 +561,8 @@ def test_resource_facade_outside_a_nested_stack_is_a_validation_error():
 
 
 def test_the_members_of_a_group_read_the_groups_member_definition():
-    group = {"type": "OS::Heat::ResourceGroup", "deletion_policy": "Retain", "update_policy": {"x": 1},
+    group = {"type": "OS::Heat::ResourceGroup", "deletion_policy": "Retain",
+             "update_policy": {"rolling_update": {"max_batch_size": 2}},
              "properties": {"count": 2, "resource_def": {"type": "lib/facade.yaml", "metadata": {"tier": "web"},
                                                          "properties": {"flavor": "m%index%"}}}}
     stack = _stack({"g": group}, files=FACADE_FILES)

@@ -45,7 +45,7 @@ def test_load_applies_the_record_and_names_flavors_per_namespace():
 def test_start_creates_a_stack_that_has_nothing_and_updates_one_that_has():
     assert start(None, 1) == {"action": "CREATE", "generation": 1, "good": None, "target": None, "signals": {},
                               "capacity": {}, "members": {}, "blacklist": {}, "cooldown_end": {},
-                              "contributions": {}}
+                              "rollouts": {}, "contributions": {}}
     refused = {"action": "CREATE", "result": "FAILED", "target": None}
     assert start(refused, 2)["action"] == "CREATE"
     done = {"action": "CREATE", "result": "COMPLETE", "target": "t1", "good": "t1", "signals": {"up": ["a"]},
@@ -55,6 +55,9 @@ def test_start_creates_a_stack_that_has_nothing_and_updates_one_that_has():
     assert new["signals"] == {"up": ["a"]} and new["capacity"] == {"asg": 3} and "waiting" not in new
     # a group cools down across an update, as Heat keeps its cooldown in the group's metadata
     assert new["cooldown_end"] == {"asg": "2030-01-01T00:00:00Z"}
+    # a rollout's extra members stay in service while the new action plans its own batches
+    rolling = {**done, "rollouts": {"rg": {"batch": [3], "extra": [4], "pauseUntil": "2030-01-01T00:00:00Z"}}}
+    assert start(rolling, 2)["rollouts"] == {"rg": {"batch": [], "extra": [4], "pauseUntil": None}}
     # a failed update: what the stack has is still its target; the good one stays
     failed = {"action": "UPDATE", "result": "FAILED", "target": "t2", "good": "t1"}
     assert (start(failed, 3)["target"], start(failed, 3)["good"]) == ("t2", "t1")
@@ -134,3 +137,11 @@ def test_fail_rolls_back_or_stops(action, good, rollback, expected):
         assert state["reason"] == "boom"
     else:
         assert state["result"] == "IN_PROGRESS" and state["reason"] == "boom; rolling back" and state["started"]
+
+
+def test_a_rollback_plans_its_own_batches_keeping_the_extra_members():
+    state = {"action": "UPDATE", "result": "IN_PROGRESS", "target": "t2", "good": "t1",
+             "rollouts": {"rg": {"batch": [3, 2], "extra": [], "pauseUntil": None},
+                          "asg": {"batch": [7], "extra": [7], "pauseUntil": None}}}
+    assert fail(state, "boom", rollback=True)
+    assert state["rollouts"] == {"asg": {"batch": [], "extra": [7], "pauseUntil": None}}

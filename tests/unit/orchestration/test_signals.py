@@ -70,6 +70,16 @@ def test_scale_drops_signals_while_the_group_cools_down():
     assert record["capacity"] == {"asg": 3}
 
 
+def test_scale_drops_signals_while_the_group_is_not_complete():
+    # Heat's adjust: "NOT performing scaling adjustment, when status is not COMPLETE"
+    stack, record = _scaled(), {}
+    stack.unfinished = frozenset({"asg"})  # being created, updated (a rolling update) or resized
+    assert scale(stack, _signals("up", [{"id": "a"}]), record)
+    assert record["signals"] == {"up": ["a"]} and "asg" not in record.get("capacity", {})
+    stack.unfinished = frozenset({"up"})  # the group's status is what counts
+    assert scale(stack, _signals("up", [{"id": "a"}, {"id": "b"}]), record) and record["capacity"] == {"asg": 2}
+
+
 def test_a_group_cools_down_whichever_policy_scaled_it_and_by_the_groups_cooldown_without_the_policys():
     # Heat keeps the cooldown on the group: a policy without one is dropped while it cools down
     stack, record = _scaled(down={"adjustment_type": "change_in_capacity", "scaling_adjustment": -1},
