@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -190,6 +191,10 @@ class ServerController:
         # is freed: a server or volume deleted, a resize down, a Project's quotas raised
         state.quota_ledger().on_room_freed(self.enqueue_waiting)
         self.zones = ZonePublisher(self.cache, operator_namespace())
+        # servers whose ports could not be made yet (PortNotReady), kept by on_server: what a
+        # Network, Port or SecurityGroup event wakes, without a scan of every server per port
+        self._port_waiting: set[tuple[str, str]] = set()
+        self._port_waiting_lock = threading.Lock()
 
     def reconcile_key(self, key: tuple[str, str]) -> None:
         server = self.stores["servers"].get(*key)
@@ -240,12 +245,19 @@ class ServerController:
         parent = (meta.get("labels") or {}).get(RESERVATION_LABEL)
         if parent:  # a multi-create's member: its reservation summarises the members
             self.queue.add((meta["namespace"], parent))
+        key = (meta["namespace"], meta["name"])
+        ready = find_condition((body.get("status") or {}).get("conditions"), "Ready") or {}
+        with self._port_waiting_lock:
+            if type_ != "DELETED" and ready.get("reason") == PORT_NOT_READY:
+                self._port_waiting.add(key)
+            else:
+                self._port_waiting.discard(key)
         if type_ == "DELETED":
             self.reconciler.forget(body)
             return
         if previous is None:
             self.reconciler.record_claim(body)
-        self.queue.add((meta["namespace"], meta["name"]))
+        self.queue.add(key)
 
     def on_reference(self, type_: str, body: dict, previous: dict | None) -> None:
         """A flavor, image, key pair or server group changed: servers waiting for it retry
@@ -259,11 +271,9 @@ class ServerController:
         every project (a shared network serves them all). Only those: a boot storm's own
         ports must not wake every server."""
         namespace = None if body.get("kind") == "Network" else body["metadata"].get("namespace")
-        def waiting_for_a_port(s: dict) -> bool:
-            ready = find_condition((s.get("status") or {}).get("conditions"), "Ready") or {}
-            return ready.get("reason") == PORT_NOT_READY and \
-                (namespace is None or s["metadata"]["namespace"] == namespace)
-        for key in self.servers_where(waiting_for_a_port):
+        with self._port_waiting_lock:
+            waiting = [key for key in self._port_waiting if namespace is None or key[0] == namespace]
+        for key in waiting:
             self.queue.add(key)
 
     def on_owned(self, type_: str, body: dict, previous: dict | None) -> None:
