@@ -19,6 +19,10 @@ Against the cluster (the Stack controller does the work):
 `stack create` without --dry-run and without -o creates the Stack in the cluster; when no
 cluster is configured at all (no --kubeconfig, no $KUBECONFIG, no ~/.kube/config) it prints
 the manifest instead and says so on stderr.
+
+T.yaml and env.yaml may be http(s):// or file:// URLs, as for the openstack client: the
+files they refer to are read relative to them, here, into the Stack's files
+(`kubestack.cli.template_files`); the operator never fetches a URL.
 """
 
 from __future__ import annotations
@@ -160,28 +164,32 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 
 
 def _template_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("-t", "--template", required=required, help="HOT template file")
+    p.add_argument("-t", "--template", required=required,
+                   help="HOT template: a file, or an http(s):// or file:// URL (what it refers to is read "
+                        "relative to it)")
     p.add_argument("-e", "--environment", action="append", default=[],
-                   help="environment file (repeatable; later ones override earlier ones)")
+                   help="environment file or URL (repeatable; later ones override earlier ones)")
     p.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
                    help="parameter value (repeatable; several may be joined with ';')")
     p.add_argument("--parameter-file", action="append", default=[], metavar="KEY=FILE",
-                   help="parameter value read from a file (repeatable)")
+                   help="parameter value read from a file or URL (repeatable)")
 
 
 class _InputError(Exception):
     pass
 
 
-def _read(path: str) -> str:
+def _read(path: str, reader=None) -> str:
+    """A parameter file's text (a path, or an http(s):// or file:// URL)."""
+    from kubestack.cli.template_files import FetchError, TemplateFiles
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError as e:
-        raise _InputError(f"cannot read {path}: {e.strerror}") from None
+        return (reader or TemplateFiles()).read(path)
+    except FetchError as e:
+        raise _InputError(str(e)) from None
 
 
-def _parameters(args: argparse.Namespace) -> dict[str, str]:
+def _parameters(args: argparse.Namespace, reader=None) -> dict[str, str]:
     params: dict[str, str] = {}
     for item in args.parameter:
         for part in item.split(";") if ";" in item else [item]:
@@ -195,66 +203,14 @@ def _parameters(args: argparse.Namespace) -> dict[str, str]:
         if "=" not in item:
             raise _InputError(f"Malformed parameter file({item}). Use the key=file format.")
         k, path = item.split("=", 1)
-        params[k.strip()] = _read(path)
+        params[k.strip()] = _read(path, reader)
     return params
 
 
-def _collect_files(doc: Any, base: str, files: dict[str, str]) -> None:
-    """Read the files a template refers to (relative to the template), as the openstack
-    client does: get_file's, and the templates of template resources (a type naming one)."""
-    from kubestack.orchestration.nested import is_template
-
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            if isinstance(value, str) and (key == "get_file" or (key == "type" and is_template(value))):
-                _add_file(value, base, files)
-            else:
-                _collect_files(value, base, files)
-    elif isinstance(doc, list):
-        for v in doc:
-            _collect_files(v, base, files)
-
-
-def _add_file(ref: str, base: str, files: dict[str, str]) -> None:
-    """Read the file ``ref`` names (relative to ``base``) into ``files`` under that name; for a
-    template, the files it refers to (relative to it) too."""
-    from kubestack.orchestration import HeatError
-    from kubestack.orchestration.nested import is_template
-    from kubestack.orchestration.template import parse_document
-
-    path = ref[len("file://"):] if ref.startswith("file://") else ref
-    full = path if os.path.isabs(path) else os.path.join(base, path)
-    if ref in files or not os.path.isfile(full):
-        return
-    files[ref] = _read(full)
-    if is_template(ref):
-        try:
-            doc = parse_document(files[ref], "template")
-        except HeatError:
-            return  # loading the stack says what is wrong with it
-        _collect_files(doc, os.path.dirname(full), files)
-
-
-def _registry_files(registry: Any, base: str, files: dict[str, str]) -> None:
-    """Read the templates an environment's resource_registry maps types to (relative to it)."""
-    from kubestack.orchestration.nested import is_template
-
-    if not isinstance(registry, dict):
-        return
-    for target in registry.values():
-        if isinstance(target, dict):  # resources: mappings by resource name
-            _registry_files(target, base, files)
-        elif isinstance(target, str) and is_template(target):
-            _add_file(target, base, files)
-
-
-def _merge_env(paths: list[str], files: dict[str, str]) -> dict[str, Any]:
-    from kubestack.orchestration.template import parse_document
-
+def _merge_env(envs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Environments in order, later sections' keys over earlier ones'."""
     env: dict[str, Any] = {}
-    for path in paths:
-        doc = parse_document(_read(path), "environment")
-        _registry_files(doc.get("resource_registry"), os.path.dirname(os.path.abspath(path)), files)
+    for doc in envs:
         for section, value in doc.items():
             if isinstance(value, dict) and isinstance(env.get(section), dict):
                 env[section] = {**env[section], **value}
@@ -264,15 +220,20 @@ def _merge_env(paths: list[str], files: dict[str, str]) -> dict[str, Any]:
 
 
 def _inputs(args: argparse.Namespace) -> tuple[dict, dict, dict, dict]:
-    """(template map, parameters, files, environment) from the command line."""
-    from kubestack.orchestration.template import parse_document
+    """(template map, parameters, files, environment) from the command line. The template and
+    environments may be paths or http(s):// / file:// URLs; what they refer to (get_file,
+    template resources, resource_registry templates) is read relative to them into the files,
+    as the openstack client does (:mod:`kubestack.cli.template_files`): the Stack carries it
+    all, the operator fetches nothing."""
+    from kubestack.cli.template_files import FetchError, TemplateFiles
 
-    text = _read(args.template)
-    template = parse_document(text, "template")
-    files: dict[str, str] = {}
-    _collect_files(template, os.path.dirname(os.path.abspath(args.template)), files)
-    env = _merge_env(args.environment, files)
-    return template, _parameters(args), files, env
+    reader = TemplateFiles()
+    try:
+        template = reader.template(args.template)
+        env = _merge_env([reader.environment(e) for e in args.environment])
+    except FetchError as e:
+        raise _InputError(str(e)) from None
+    return template, _parameters(args, reader), reader.files, env
 
 
 def _load(args: argparse.Namespace, name: str):
