@@ -78,6 +78,11 @@ def find_bin_dir(repo_root: Path | None = None) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
+# the ports (keys of ports.json) each process listens on
+_LISTENS_ON = {"etcd": ("etcd", "etcd_peer", "etcd_metrics"), "kube-apiserver": ("apiserver",),
+               "kube-controller-manager": ("controller_manager",)}
+
+
 def _ephemeral_low() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -104,6 +109,25 @@ def _free_ports(count: int) -> list[int]:
             if len(ports) == count:
                 return ports
     raise ControlPlaneError("no free ports below the ephemeral range")
+
+
+def wait_bindable(port: int, timeout: float) -> bool:
+    """Wait until a server may listen on `port` again; False if it still cannot after
+    `timeout` seconds. A killed multi-threaded process (Go's) shows as a zombie, so as not
+    running, while its other threads are still exiting and its listening sockets still open:
+    restarting it at once failed with "address already in use" (CI)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listeners: TIME_WAIT is no obstacle
+            try:
+                s.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
 
 
 def _port_in_use(port: int) -> bool:
@@ -446,6 +470,9 @@ class DevCluster:
         for proc in PROCESSES:
             if not self.running(proc):
                 (self.run / f"{proc}.pid").unlink(missing_ok=True)
+                for key in _LISTENS_ON[proc]:
+                    if not wait_bindable(ports[key], timeout=15):
+                        raise ControlPlaneError(f"{proc} cannot start: port {ports[key]} ({key}) is taken")
                 self._start(proc, ports)
             check, limit = checks[proc]
             self._wait(proc, check, limit)
