@@ -5,14 +5,11 @@ from the Stack alone."""
 
 from __future__ import annotations
 
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from kubestack.cli import main as cli_main
 from support.compute import get
+from support.http import serve
 from test_stack import wait_stack
 
 TOP = """heat_template_version: 2016-10-14
@@ -39,26 +36,13 @@ outputs:
 def served(tmp_path, monkeypatch):
     """TOP at /app/top.yaml, EDGE at /app/lib/edge.yaml and its note at /app/lib/notes/edge.txt,
     served on 127.0.0.1; the base URL."""
-    for var in ("no_proxy", "NO_PROXY"):
-        monkeypatch.setenv(var, "127.0.0.1,localhost")
     (tmp_path / "app" / "lib" / "notes").mkdir(parents=True)
     (tmp_path / "app" / "top.yaml").write_text(TOP)
     (tmp_path / "app" / "lib" / "edge.yaml").write_text(EDGE)
     (tmp_path / "app" / "lib" / "notes" / "edge.txt").write_text("fetched by the CLI")
 
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(tmp_path)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/app"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve(tmp_path, monkeypatch) as base:
+        yield f"{base}/app"
 
 
 def test_stack_create_from_a_template_url(cluster, kubestack, namespace, served, capsys):

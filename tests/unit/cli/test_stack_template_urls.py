@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import urllib.error
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
 
 from kubestack.cli import main
 from kubestack.cli.template_files import MAX_TEMPLATE_SIZE, FetchError, TemplateFiles, to_url
+from support.http import serve
 
 TOP = """heat_template_version: 2016-10-14
 resources:
@@ -293,24 +291,10 @@ def test_local_paths_are_paths(capsys, tmp_path):
 @pytest.fixture
 def site(tmp_path, monkeypatch):
     """The files under tmp_path/site served on 127.0.0.1 (an ephemeral port); its base URL."""
-    for var in ("no_proxy", "NO_PROXY"):  # never through a proxy the environment names
-        monkeypatch.setenv(var, "127.0.0.1,localhost")
     root = tmp_path / "site"
     root.mkdir()
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve(root, monkeypatch) as base:
+        yield root, base
 
 
 def test_templates_served_over_http(capsys, site):
